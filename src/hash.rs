@@ -20,10 +20,7 @@ pub fn hash1<S: AsRef<str>>(files: &[(S, [u8; 32])]) -> String {
         summary.update(name.as_bytes());
         summary.update(b"\n");
     }
-    format!(
-        "h1:{}",
-        base64::engine::general_purpose::STANDARD.encode(summary.finalize())
-    )
+    format!("h1:{}", base64::engine::general_purpose::STANDARD.encode(summary.finalize()))
 }
 
 /// The `/go.mod` hash go.sum records for a module's .mod file.

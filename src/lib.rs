@@ -1,2 +1,23 @@
+//! modcachefs: a read-only FUSE filesystem serving a verified Go module cache.
+//!
+//! Data flows one way: the CLI fills the `store` (`import`, validated by `zipfmt`,
+//! hashed by `hash`); a mount reads the store into a `namespace` and serves file
+//! `content` (verified on first access, cached in `cache`) through the `fs` core
+//! and the thin `fuse` adapter.
+
+pub mod cache;
+pub mod content;
+pub mod error;
+pub mod fs;
+pub mod fsck;
+pub mod fuse;
+pub mod gosum;
 pub mod hash;
+pub mod import;
+pub mod json;
+pub mod logger;
 pub mod modpath;
+pub mod namespace;
+pub mod stats;
+pub mod store;
+pub mod zipfmt;

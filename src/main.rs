@@ -1,3 +1,360 @@
-fn main() {
-    eprintln!("modcachefs: not yet");
+//! The `modcachefs` command line. Parsing and printing only: the work happens in
+//! the library (store, import, fsck, fs).
+
+use clap::{Args, Parser, Subcommand};
+use modcachefs::{content, error::Error, fs, fsck, fuse, gosum, import, json, logger, stats, store};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Serve a verified, read-only Go module cache (GOMODCACHE) from an archive store.
+///
+/// Fill a store once with `modcachefs import`, then mount it where Go expects its
+/// module cache: `modcachefs mount /mnt/gomod` and `GOMODCACHE=/mnt/gomod`.
+#[derive(Parser)]
+#[command(name = "modcachefs", version, propagate_version = true)]
+struct Cli {
+    /// The archive store [env: MODCACHEFS_STORE; default: $XDG_DATA_HOME/modcachefs]
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// More log output (-v info, -vv debug); MODCACHEFS_LOG=level overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Add modules to the store from GOPROXY trees, GOMODCACHEs, module zips and go.sum files
+    Import(ImportArgs),
+    /// List the modules in the store
+    Ls(LsArgs),
+    /// Recompute every hash from the stored blobs and report any mismatch
+    Verify(VerifyArgs),
+    /// Serve the store as a read-only GOMODCACHE at MOUNTPOINT (foreground; Ctrl-C unmounts)
+    Mount(MountArgs),
+    /// Print the counters of a running mount
+    Stats(StatsArgs),
+}
+
+#[derive(Args)]
+struct MountArgs {
+    /// Where to mount (an existing directory); point GOMODCACHE here
+    mountpoint: PathBuf,
+    /// Let other users (and containers bind-mounting it) read the mount
+    #[arg(long)]
+    allow_other: bool,
+    /// Memory for extracted files, e.g. 512MiB, 2G
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    cache_size: u64,
+    /// Check every module against its trusted hash before serving it
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off)]
+    verify: bool,
+    /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
+    #[arg(long = "go-sum", value_name = "PATH")]
+    go_sum: Vec<PathBuf>,
+    /// Threads that open and extract files
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    workers: usize,
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    /// The mountpoint of a running modcachefs
+    mountpoint: PathBuf,
+    /// Print the counters as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
+}
+
+/// `512MiB`, `2G`, `64M`, `1048576`: binary units, case-insensitive, optional `iB`/`B`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?} (try 512MiB or 2G)"))?;
+    let shift = match unit.to_ascii_lowercase().trim_end_matches('b').trim_end_matches('i') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("unknown size unit in {s:?} (use K, M, G, T)")),
+    };
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size too large: {s:?}"))
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// GOPROXY directories, GOMODCACHE directories, module .zip files, go.sum files
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Print the summary as JSON on stdout
+    #[arg(long)]
+    json: bool,
+    /// Worker threads for validating and hashing [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct LsArgs {
+    /// Only modules whose path contains this text
+    filter: Option<String>,
+    /// One JSON object per module (JSON lines)
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    json: bool,
+    /// Worker threads [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+/// Exit codes: 0 success, 1 some inputs or modules failed, 2 usage or setup error.
+const EXIT_PARTIAL: u8 = 1;
+const EXIT_FATAL: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logger::init(if cli.quiet { -1 } else { cli.verbose as i32 });
+    let store_dir = cli.store.clone().unwrap_or_else(store::default_dir);
+    let res = match cli.cmd {
+        Cmd::Import(a) => cmd_import(&store_dir, a),
+        Cmd::Ls(a) => cmd_ls(&store_dir, a),
+        Cmd::Verify(a) => cmd_verify(&store_dir, a),
+        Cmd::Mount(a) => cmd_mount(&store_dir, a),
+        Cmd::Stats(a) => cmd_stats(a),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("modcachefs: {e}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+fn threads(n: Option<usize>) -> usize {
+    n.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+/// A one-line progress display on stderr, only when stderr is a terminal.
+struct Bar {
+    on: bool,
+    last: Option<Instant>,
+}
+
+impl Bar {
+    fn new(enabled: bool) -> Bar {
+        Bar { on: enabled && std::io::stderr().is_terminal(), last: None }
+    }
+
+    fn show(&mut self, done: usize, total: usize, what: &str) {
+        if !self.on {
+            return;
+        }
+        // Redrawing every module would cost more than importing small ones.
+        if done != total && self.last.is_some_and(|t| t.elapsed().as_millis() < 100) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let width = 30;
+        let filled = if total == 0 { width } else { done * width / total };
+        let mut what = what.to_string();
+        what.truncate(50);
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[K[{}{}] {done}/{total} {what}",
+            "#".repeat(filled),
+            " ".repeat(width - filled)
+        );
+        if done == total {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u8, Error> {
+    let t0 = Instant::now();
+    let inputs = import::discover(&a.paths)?;
+    let st = store::Store::open_rw(store_dir)?;
+    let mut bar = Bar::new(!a.json);
+    let report = import::import(&st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w))?;
+    let secs = t0.elapsed().as_secs_f64();
+    if a.json {
+        println!("{}", report.to_json(secs));
+    } else {
+        eprintln!("modcachefs: {}", report.summary(secs));
+    }
+    Ok(if report.errors.is_empty() { 0 } else { EXIT_PARTIAL })
+}
+
+fn cmd_ls(store_dir: &std::path::Path, a: LsArgs) -> Result<u8, Error> {
+    let st = store::Store::open_ro(store_dir)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut rows = Vec::new();
+    for m in st.modules()? {
+        if a.filter.as_ref().is_some_and(|f| !m.path.contains(f.as_str())) {
+            continue;
+        }
+        rows.push(m);
+    }
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| Error::io("stdout", e));
+    if !a.json {
+        w(
+            &mut out,
+            format!(
+                "{:<60} {:<40} {:>6} {:>10} {:>10}  {}",
+                "MODULE", "VERSION", "FILES", "ZIP", "TREE", "ZIP HASH FROM"
+            ),
+        )?;
+    }
+    for m in &rows {
+        let line = if a.json {
+            let zip = match &m.zip {
+                Some(z) => format!(
+                    "\"zip_h1\":{},\"zip_h1_origin\":{},\"zip_size\":{},\"files\":{},\"tree_size\":{}",
+                    json::quote(&z.h1),
+                    json::quote(&z.h1_origin),
+                    z.size,
+                    z.file_count,
+                    z.tree_size
+                ),
+                None => "\"zip_h1\":null".into(),
+            };
+            format!(
+                "{{\"path\":{},\"version\":{},\"mod_h1\":{},\"mod_h1_origin\":{},\"has_info\":{},{zip}}}",
+                json::quote(&m.path),
+                json::quote(&m.version),
+                json::quote(&m.mod_h1),
+                json::quote(&m.mod_h1_origin),
+                m.info.is_some()
+            )
+        } else {
+            match &m.zip {
+                Some(z) => format!(
+                    "{:<60} {:<40} {:>6} {:>10} {:>10}  {}",
+                    m.path, m.version, z.file_count, z.size, z.tree_size, z.h1_origin
+                ),
+                None => format!("{:<60} {:<40} {:>6} {:>10} {:>10}  (go.mod only)", m.path, m.version, "-", "-", "-"),
+            }
+        };
+        w(&mut out, line)?;
+    }
+    Ok(0)
+}
+
+fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {
+    let t0 = Instant::now();
+    let on_tty = !a.json && std::io::stderr().is_terminal();
+    let report = fsck::verify(store_dir, threads(a.threads), &|d, t| {
+        if on_tty && (d == t || d % 64 == 0) {
+            eprint!("\r\x1b[Kverifying {d}/{t}");
+        }
+    })?;
+    if on_tty {
+        eprintln!();
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if a.json {
+        let problems: Vec<String> = report.problems.iter().map(|p| json::quote(p)).collect();
+        println!(
+            "{{\"modules\":{},\"zips\":{},\"bytes\":{},\"seconds\":{secs:.3},\"problems\":[{}]}}",
+            report.modules,
+            report.zips,
+            report.bytes,
+            problems.join(",")
+        );
+    } else {
+        for p in &report.problems {
+            eprintln!("modcachefs: {p}");
+        }
+        eprintln!(
+            "modcachefs: verified {} modules ({} zips, {:.1} MB) in {secs:.2}s: {}",
+            report.modules,
+            report.zips,
+            report.bytes as f64 / 1e6,
+            if report.problems.is_empty() {
+                "all good".to_string()
+            } else {
+                format!("{} problems", report.problems.len())
+            }
+        );
+    }
+    Ok(if report.problems.is_empty() { 0 } else { EXIT_PARTIAL })
+}
+
+/// go.sum files named on the command line, directories searched for them.
+fn collect_go_sums(paths: &[PathBuf]) -> Result<Vec<store::Sum>, Error> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+        let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&p, out)?,
+                Ok(t) if t.is_file() && e.file_name() == "go.sum" => out.push(p),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut files)?;
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut sums = Vec::new();
+    for f in files {
+        sums.extend(gosum::read(&f)?);
+    }
+    Ok(sums)
+}
+
+fn cmd_mount(store_dir: &std::path::Path, a: MountArgs) -> Result<u8, Error> {
+    let t0 = Instant::now();
+    let st = store::Store::open_ro(store_dir)?;
+    let sums = collect_go_sums(&a.go_sum)?;
+    let stats = std::sync::Arc::new(stats::Stats::default());
+    let opts = content::Options { verify: a.verify, cache_size: a.cache_size };
+    let content = content::Content::new(st, &sums, opts, stats)?;
+    let mut fs = fs::Fs::new(content);
+    fs.set_store_hint(&format!(" --store {}", store_dir.display()));
+    log::info!("store {} opened in {:.1} ms", store_dir.display(), t0.elapsed().as_secs_f64() * 1e3);
+    let cfg = fuse::MountConfig { allow_other: a.allow_other, workers: a.workers };
+    fuse::serve(fs, &a.mountpoint, &cfg)?;
+    Ok(0)
+}
+
+fn cmd_stats(a: StatsArgs) -> Result<u8, Error> {
+    let text = stats::fetch(&a.mountpoint).map_err(|e| Error::Invalid(e.to_string()))?;
+    if a.json {
+        println!("{text}");
+    } else {
+        for (k, v) in json::object_members(&text).unwrap_or_default() {
+            println!("{k:<22} {v}");
+        }
+    }
+    Ok(0)
 }

@@ -62,10 +62,7 @@ pub fn check_module_path(p: &str) -> Result<(), String> {
         if elem.is_empty() || elem == "." || elem == ".." || elem.starts_with('.') || elem.ends_with('.') {
             return Err(format!("malformed module path {p:?}: bad element {elem:?}"));
         }
-        if let Some(c) = elem
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~')))
-        {
+        if let Some(c) = elem.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~'))) {
             return Err(format!("malformed module path {p:?}: invalid char {c:?}"));
         }
     }
@@ -221,15 +218,7 @@ pub fn pseudo_version_time(v: &str) -> Option<String> {
     if ts.len() != 14 || !ts.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    Some(format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &ts[0..4],
-        &ts[4..6],
-        &ts[6..8],
-        &ts[8..10],
-        &ts[10..12],
-        &ts[12..14]
-    ))
+    Some(format!("{}-{}-{}T{}:{}:{}Z", &ts[0..4], &ts[4..6], &ts[6..8], &ts[8..10], &ts[10..12], &ts[12..14]))
 }
 
 #[cfg(test)]

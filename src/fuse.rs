@@ -1,0 +1,493 @@
+//! The thin fuser adapter: turns kernel requests into `Fs` calls and `Fs`
+//! results into replies, plus the mount's lifecycle (signals, stale mounts).
+//!
+//! fuser runs one request loop. Everything answered from memory (lookup, getattr,
+//! readdir, reads of files already extracted) is answered inline; anything that
+//! may decompress or verify a module (open, reads of `.zip`) goes to a small
+//! worker pool, so one large first read never stalls a parallel build.
+
+use crate::error::{Error, Result};
+use crate::fs::{Attr, Fs, Handle};
+use fuser::consts::{FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FUSE_PARALLEL_DIROPS};
+use fuser::{
+    FileAttr, FileType, Filesystem, KernelConfig, MountOption, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// Everything under the mount is immutable for the mount's lifetime, so the kernel
+/// may cache names, attributes and negative lookups for as long as it likes.
+const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of worker threads for requests that may block on decompression.
+struct Pool {
+    tx: Option<mpsc::Sender<Job>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Pool {
+    fn new(n: usize) -> std::io::Result<Pool> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::new();
+        for i in 0..n.max(1) {
+            let rx = rx.clone();
+            threads.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || loop {
+                let job = match rx.lock() {
+                    Ok(r) => r.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })?);
+        }
+        Ok(Pool { tx: Some(tx), threads })
+    }
+
+    fn run(&self, job: impl FnOnce() + Send + 'static) {
+        if let Some(tx) = &self.tx {
+            // The receiver only goes away at shutdown, when no reply matters any more.
+            let _ = tx.send(Box::new(job));
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+pub struct Adapter {
+    fs: Arc<Fs>,
+    pool: Pool,
+    uid: u32,
+    gid: u32,
+}
+
+/// Logs a failure once and turns it into an errno.
+fn errno(fs: &Fs, e: &Error) -> i32 {
+    crate::stats::inc(&fs.content.stats.errors);
+    log::debug!("EIO: {e}");
+    e.errno()
+}
+
+impl Adapter {
+    pub fn new(fs: Arc<Fs>, workers: usize) -> std::io::Result<Adapter> {
+        Ok(Adapter { fs, pool: Pool::new(workers)?, uid: unsafe { libc::geteuid() }, gid: unsafe { libc::getegid() } })
+    }
+
+    fn file_attr(&self, a: &Attr) -> FileAttr {
+        FileAttr {
+            ino: a.ino,
+            size: a.size,
+            blocks: a.size.div_ceil(512),
+            atime: a.mtime,
+            mtime: a.mtime,
+            ctime: a.mtime,
+            crtime: a.mtime,
+            kind: if a.is_dir { FileType::Directory } else { FileType::RegularFile },
+            // As cmd/go leaves its cache: nothing writable, nothing executable.
+            perm: if a.is_dir { 0o555 } else { 0o444 },
+            nlink: a.nlink,
+            uid: self.uid,
+            gid: self.gid,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        }
+    }
+}
+
+fn negative_entry() -> FileAttr {
+    // A lookup reply with node id 0 is a negative entry the kernel caches for the TTL:
+    // cmd/go probes `.partial` files and absent versions a lot.
+    FileAttr {
+        ino: 0,
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+impl Filesystem for Adapter {
+    fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> std::result::Result<(), libc::c_int> {
+        // Optional speed-ups: a kernel without them still works.
+        let _ = config.add_capabilities(FUSE_PARALLEL_DIROPS);
+        let _ = config.set_max_background(64);
+        let _ = config.set_max_readahead(1 << 20).or_else(|max| config.set_max_readahead(max));
+        Ok(())
+    }
+
+    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        let Some(name) = name.to_str() else {
+            return reply.entry(&TTL, &negative_entry(), 0);
+        };
+        match self.fs.lookup(parent, name) {
+            Ok(Some(a)) => reply.entry(&TTL, &self.file_attr(&a), 0),
+            Ok(None) => reply.entry(&TTL, &negative_entry(), 0),
+            Err(e) => reply.error(errno(&self.fs, &e)),
+        }
+    }
+
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        match self.fs.getattr(ino) {
+            Ok(Some(a)) => reply.attr(&TTL, &self.file_attr(&a)),
+            Ok(None) => reply.error(libc::ENOENT),
+            Err(e) => reply.error(errno(&self.fs, &e)),
+        }
+    }
+
+    fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
+            return reply.error(libc::EROFS);
+        }
+        let fs = self.fs.clone();
+        self.pool.run(move || match fs.open(ino) {
+            // KEEP_CACHE: contents never change, so pages read once stay valid for
+            // every later open, even after the daemon evicts its own copy.
+            Ok(Some(fh)) => reply.opened(fh, FOPEN_KEEP_CACHE),
+            Ok(None) => reply.error(libc::EISDIR),
+            Err(e) => reply.error(errno(&fs, &e)),
+        });
+    }
+
+    fn read(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        size: u32,
+        _flags: i32,
+        _lock: Option<u64>,
+        reply: ReplyData,
+    ) {
+        let offset = offset.max(0) as u64;
+        match self.fs.handle(fh) {
+            Some(Handle::Bytes(b)) => {
+                // Already in memory: answer inline.
+                let data = crate::fs::slice(&b, offset, size);
+                crate::stats::inc(&self.fs.content.stats.reads);
+                crate::stats::add(&self.fs.content.stats.bytes_served, data.len() as u64);
+                reply.data(data)
+            }
+            Some(Handle::Zip(_)) => {
+                let fs = self.fs.clone();
+                self.pool.run(move || match fs.read(fh, offset, size) {
+                    Ok(d) => reply.data(&d),
+                    Err(e) => reply.error(errno(&fs, &e)),
+                });
+            }
+            None => reply.error(libc::EBADF),
+        }
+    }
+
+    fn release(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.fs.release(fh);
+        reply.ok();
+    }
+
+    fn opendir(&mut self, _req: &Request<'_>, _ino: u64, flags: i32, reply: ReplyOpen) {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
+            return reply.error(libc::EROFS);
+        }
+        reply.opened(0, FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE);
+    }
+
+    fn readdir(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, offset: i64, mut reply: ReplyDirectory) {
+        let entries = match self.fs.readdir(ino) {
+            Ok(Some(e)) => e,
+            Ok(None) => return reply.error(libc::ENOTDIR),
+            Err(e) => return reply.error(errno(&self.fs, &e)),
+        };
+        let parent = self.fs.parent_of(ino).unwrap_or(ino);
+        let dots = [(ino, "."), (parent, "..")];
+        let all =
+            dots.iter().map(|(i, n)| (*i, true, *n)).chain(entries.iter().map(|e| (e.ino, e.is_dir, e.name.as_str())));
+        for (i, (ino, is_dir, name)) in all.enumerate().skip(offset.max(0) as usize) {
+            let kind = if is_dir { FileType::Directory } else { FileType::RegularFile };
+            if reply.add(ino, (i + 1) as i64, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
+        let (mut bytes, mut files) = (0u64, 0u64);
+        for m in self.fs.content.modules.iter() {
+            if let Some(z) = &m.zip {
+                bytes += z.tree_size;
+                files += z.file_count;
+            }
+        }
+        reply.statfs(bytes.div_ceil(4096), 0, 0, files, 0, 4096, 255, 4096);
+    }
+
+    fn access(&mut self, _req: &Request<'_>, _ino: u64, mask: i32, reply: ReplyEmpty) {
+        if mask & libc::W_OK != 0 {
+            reply.error(libc::EROFS)
+        } else {
+            reply.ok()
+        }
+    }
+
+    fn getxattr(&mut self, _req: &Request<'_>, _ino: u64, _name: &OsStr, _size: u32, reply: ReplyXattr) {
+        reply.error(libc::ENODATA)
+    }
+
+    fn listxattr(&mut self, _req: &Request<'_>, _ino: u64, size: u32, reply: ReplyXattr) {
+        if size == 0 {
+            reply.size(0)
+        } else {
+            reply.data(&[])
+        }
+    }
+
+    // Every change is refused: the cache is read-only by design.
+    fn setattr(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<u64>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<u32>,
+        reply: ReplyAttr,
+    ) {
+        reply.error(libc::EROFS)
+    }
+
+    fn mknod(&mut self, _r: &Request<'_>, _p: u64, _n: &OsStr, _m: u32, _u: u32, _d: u32, reply: ReplyEntry) {
+        reply.error(libc::EROFS)
+    }
+
+    fn mkdir(&mut self, _r: &Request<'_>, _p: u64, _n: &OsStr, _m: u32, _u: u32, reply: ReplyEntry) {
+        reply.error(libc::EROFS)
+    }
+
+    fn unlink(&mut self, _r: &Request<'_>, _p: u64, _n: &OsStr, reply: ReplyEmpty) {
+        reply.error(libc::EROFS)
+    }
+
+    fn rmdir(&mut self, _r: &Request<'_>, _p: u64, _n: &OsStr, reply: ReplyEmpty) {
+        reply.error(libc::EROFS)
+    }
+
+    fn symlink(&mut self, _r: &Request<'_>, _p: u64, _n: &OsStr, _l: &Path, reply: ReplyEntry) {
+        reply.error(libc::EROFS)
+    }
+
+    fn rename(&mut self, _r: &Request<'_>, _p: u64, _n: &OsStr, _np: u64, _nn: &OsStr, _f: u32, reply: ReplyEmpty) {
+        reply.error(libc::EROFS)
+    }
+
+    fn link(&mut self, _r: &Request<'_>, _i: u64, _np: u64, _nn: &OsStr, reply: ReplyEntry) {
+        reply.error(libc::EROFS)
+    }
+
+    fn write(
+        &mut self,
+        _r: &Request<'_>,
+        _i: u64,
+        _fh: u64,
+        _o: i64,
+        _d: &[u8],
+        _wf: u32,
+        _f: i32,
+        _l: Option<u64>,
+        reply: ReplyWrite,
+    ) {
+        reply.error(libc::EROFS)
+    }
+
+    fn setxattr(&mut self, _r: &Request<'_>, _i: u64, _n: &OsStr, _v: &[u8], _f: i32, _p: u32, reply: ReplyEmpty) {
+        reply.error(libc::EROFS)
+    }
+
+    fn removexattr(&mut self, _r: &Request<'_>, _i: u64, _n: &OsStr, reply: ReplyEmpty) {
+        reply.error(libc::EROFS)
+    }
+
+    fn create(&mut self, _r: &Request<'_>, _p: u64, _n: &OsStr, _m: u32, _u: u32, _f: i32, reply: fuser::ReplyCreate) {
+        reply.error(libc::EROFS)
+    }
+
+    fn fallocate(&mut self, _r: &Request<'_>, _i: u64, _fh: u64, _o: i64, _l: i64, _m: i32, reply: ReplyEmpty) {
+        reply.error(libc::EROFS)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MountConfig {
+    pub allow_other: bool,
+    pub workers: usize,
+}
+
+/// Is `p` the mountpoint of a FUSE filesystem whose daemon is gone
+/// ("Transport endpoint is not connected")?
+fn is_stale_mount(p: &Path) -> bool {
+    matches!(std::fs::metadata(p), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+}
+
+fn is_mountpoint(p: &Path) -> bool {
+    let Ok(canon) = p.canonicalize() else { return false };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    // Field 5 of mountinfo is the mount point, with spaces escaped as \040.
+    let want = canon.to_string_lossy().replace(' ', "\\040");
+    info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
+
+/// Detaches whatever is mounted at `p` (lazily, so open files do not block it).
+pub fn force_unmount(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes())?;
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(());
+    }
+    // Not root: the setuid helper can undo the user's own FUSE mounts.
+    let status = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(p).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("fusermount3 -u -z {} failed", p.display())))
+    }
+}
+
+fn block_signals() -> libc::sigset_t {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM/SIGHUP or an
+/// external unmount. SIGUSR1 logs the counters.
+pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig) -> Result<()> {
+    let mp = PathBuf::from(mountpoint);
+    if is_stale_mount(&mp) {
+        log::warn!("{}: a stale mount (its daemon died) is in the way; detaching it", mp.display());
+        force_unmount(&mp).map_err(|e| Error::io(&mp, e))?;
+    }
+    let meta = std::fs::metadata(&mp).map_err(|e| Error::io(&mp, e))?;
+    if !meta.is_dir() {
+        return Err(Error::Invalid(format!("{}: mountpoint is not a directory", mp.display())));
+    }
+    if is_mountpoint(&mp) {
+        return Err(Error::Invalid(format!(
+            "{}: something is already mounted here; unmount it first (modcachefs umount / fusermount3 -u)",
+            mp.display()
+        )));
+    }
+    if let Err(e) = std::fs::metadata("/dev/fuse") {
+        return Err(Error::Invalid(format!("/dev/fuse: {e}; load the fuse module or run with access to /dev/fuse")));
+    }
+    let sigs = block_signals();
+    let fs = Arc::new(fs);
+    let stats = fs.content.stats.clone();
+    let adapter = Adapter::new(fs.clone(), cfg.workers).map_err(|e| Error::io("worker threads", e))?;
+    let mut options = vec![
+        MountOption::FSName("modcachefs".into()),
+        MountOption::Subtype("modcachefs".into()),
+        MountOption::RO,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::DefaultPermissions,
+    ];
+    if cfg.allow_other {
+        options.push(MountOption::AllowOther);
+    }
+    let mut session = fuser::Session::new(adapter, &mp, &options)
+        .map_err(|e| Error::Invalid(format!("{}: cannot mount: {e}", mp.display())))?;
+    let mut unmounter = session.unmount_callable();
+    let sock = crate::stats::socket_path(&mp);
+    let report_fs = fs.clone();
+    let report = Box::new(move || {
+        let extracted: Vec<String> = report_fs.content.extracted().iter().map(|m| crate::json::quote(m)).collect();
+        let counters = report_fs.content.stats.to_json();
+        format!("{},\"extracted\":[{}]}}", &counters[..counters.len() - 1], extracted.join(","))
+    });
+    if let Err(e) = crate::stats::serve(&sock, report) {
+        log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
+    }
+    let main_thread = unsafe { libc::pthread_self() };
+    let runner = std::thread::Builder::new()
+        .name("fuse".into())
+        .spawn(move || {
+            let r = session.run();
+            // Unmounted from outside (fusermount -u, umount): wake the main thread.
+            unsafe { libc::pthread_kill(main_thread, libc::SIGTERM) };
+            r
+        })
+        .map_err(|e| Error::io("fuse thread", e))?;
+    log::info!(
+        "serving {} modules at {} (stats: modcachefs stats {})",
+        fs.content.modules.len(),
+        mp.display(),
+        mp.display()
+    );
+    loop {
+        let mut sig: libc::c_int = 0;
+        if unsafe { libc::sigwait(&sigs, &mut sig) } != 0 {
+            continue;
+        }
+        if sig == libc::SIGUSR1 {
+            log::warn!("counters:\n{}", stats.to_text());
+            continue;
+        }
+        break;
+    }
+    log::info!("unmounting {}", mp.display());
+    let _ = unmounter.unmount();
+    let _ = std::fs::remove_file(&sock);
+    match runner.join() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::io(&mp, e)),
+        Err(_) => Err(Error::Invalid("the FUSE thread panicked".into())),
+    }
+}

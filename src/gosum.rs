@@ -1,0 +1,72 @@
+//! go.sum files: `<module> <version> h1:...` and `<module> <version>/go.mod h1:...`.
+
+use crate::error::{Error, Result};
+use crate::hash::is_h1;
+use crate::modpath;
+use crate::store::{Sum, SumKind};
+use std::path::Path;
+
+/// Parses a go.sum. Lines with hash algorithms other than h1 are ignored, as cmd/go
+/// ignores them; malformed lines are an error naming the file and line.
+pub fn parse(text: &str, source: &str) -> Result<Vec<Sum>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| Error::Invalid(format!("{source}:{}: {why}: {line:?}", i + 1));
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() != 3 {
+            return Err(bad("expected `<module> <version> <hash>`"));
+        }
+        let (path, ver, h) = (f[0], f[1], f[2]);
+        if !h.starts_with("h1:") {
+            continue;
+        }
+        if !is_h1(h) {
+            return Err(bad("malformed h1 hash"));
+        }
+        let (version, kind) = match ver.strip_suffix("/go.mod") {
+            Some(v) => (v, SumKind::Mod),
+            None => (ver, SumKind::Zip),
+        };
+        modpath::check_module_path(path).map_err(|e| bad(&e))?;
+        if !modpath::is_canonical_version(version) {
+            return Err(bad("non-canonical version"));
+        }
+        out.push(Sum { path: path.into(), version: version.into(), kind, h1: h.into(), source: source.into() });
+    }
+    Ok(out)
+}
+
+pub fn read(path: &Path) -> Result<Vec<Sum>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_kinds() {
+        let s = parse(
+            "golang.org/x/text v0.3.0 h1:g61tztE5qeGQ89tm6NTjjM9VPIm088od1l6aSorWRWg=\n\
+             golang.org/x/text v0.3.0/go.mod h1:NqM8EUOU14njkJ3fqMW+pc6Ldnwhi/IjpwHt7yyuwOQ=\n\n",
+            "go.sum",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].kind, SumKind::Zip);
+        assert_eq!(s[1].kind, SumKind::Mod);
+        assert_eq!(s[1].version, "v0.3.0");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        let e = parse("golang.org/x/text v0.3.0\n", "x/go.sum").unwrap_err().to_string();
+        assert!(e.contains("x/go.sum:1"), "{e}");
+        assert!(parse("m v1.0.0 h1:short\n", "g").is_err());
+    }
+}

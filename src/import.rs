@@ -1,0 +1,505 @@
+//! `modcachefs import`: fills the store from GOPROXY trees, existing GOMODCACHEs,
+//! loose module zips and go.sum files.
+//!
+//! Worker threads read, validate and hash each module (the CPU-heavy part);
+//! the calling thread checks the results against trusted sums, writes blobs and
+//! records modules in batches. A batch's blobs are synced before the transaction
+//! that names them commits, and each module's row and entries land in one
+//! transaction, so a kill at any point leaves either the whole module or nothing
+//! visible (at worst an unreferenced blob, which the next import reuses).
+
+use crate::error::{Error, Result};
+use crate::hash;
+use crate::json;
+use crate::modpath;
+use crate::store::{self, NewModule, Store, Sum, SumKind, Upsert, ZipInfo};
+use crate::zipfmt::{self, ModuleZip};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+/// What one input path turned out to hold.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub modules: Vec<ModuleFiles>,
+    pub loose_zips: Vec<PathBuf>,
+    pub sum_files: Vec<PathBuf>,
+}
+
+/// The files of one module version in an `@v` directory.
+#[derive(Debug, Clone)]
+pub struct ModuleFiles {
+    pub path: String,
+    pub version: String,
+    /// `<dir>/<escaped version>` without the extension.
+    pub stem: PathBuf,
+    pub has_mod: bool,
+    pub has_zip: bool,
+    pub has_info: bool,
+    pub has_ziphash: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub added: usize,
+    pub completed: usize,
+    pub unchanged: usize,
+    pub sums_added: usize,
+    pub zip_bytes: u64,
+    pub files: u64,
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    pub fn summary(&self, secs: f64) -> String {
+        format!(
+            "imported {} new, {} completed, {} unchanged modules; {} new sums; {:.1} MB of zips, {} files in {:.2}s; {} errors",
+            self.added,
+            self.completed,
+            self.unchanged,
+            self.sums_added,
+            self.zip_bytes as f64 / 1e6,
+            self.files,
+            secs,
+            self.errors.len()
+        )
+    }
+
+    pub fn to_json(&self, secs: f64) -> String {
+        let errs: Vec<String> = self.errors.iter().map(|e| json::quote(e)).collect();
+        format!(
+            "{{\"added\":{},\"completed\":{},\"unchanged\":{},\"sums_added\":{},\"zip_bytes\":{},\"files\":{},\"seconds\":{:.3},\"errors\":[{}]}}",
+            self.added,
+            self.completed,
+            self.unchanged,
+            self.sums_added,
+            self.zip_bytes,
+            self.files,
+            secs,
+            errs.join(",")
+        )
+    }
+}
+
+/// Finds what to import under each input: a GOMODCACHE (its `cache/download`),
+/// a GOPROXY tree (any directory holding `<escaped path>/@v/`), a module zip, or
+/// a go.sum file.
+pub fn discover(inputs: &[PathBuf]) -> Result<Inputs> {
+    let mut out = Inputs::default();
+    for input in inputs {
+        let meta = fs::metadata(input).map_err(|e| Error::io(input, e))?;
+        if meta.is_file() {
+            let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.ends_with(".zip") {
+                out.loose_zips.push(input.clone());
+            } else if name == "go.sum" || name.ends_with(".sum") {
+                out.sum_files.push(input.clone());
+            } else {
+                return Err(Error::Invalid(format!(
+                    "{}: not a module zip (*.zip), a go.sum, a GOPROXY tree or a GOMODCACHE",
+                    input.display()
+                )));
+            }
+            continue;
+        }
+        let root = if input.join("cache/download").is_dir() { input.join("cache/download") } else { input.clone() };
+        let before = out.modules.len();
+        walk_proxy_tree(&root, &root, &mut out.modules)?;
+        if out.modules.len() == before {
+            return Err(Error::Invalid(format!(
+                "{}: no modules found (expected <module>/@v/<version>.mod files, as in a GOPROXY tree or GOMODCACHE/cache/download)",
+                input.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn walk_proxy_tree(root: &Path, dir: &Path, out: &mut Vec<ModuleFiles>) -> Result<()> {
+    let mut names: Vec<_> = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok()).collect();
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let p = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if !ft.is_dir() {
+            continue;
+        }
+        if e.file_name() == "@v" {
+            scan_at_v(root, &p, out)?;
+        } else if e.file_name() != "sumdb" || dir != root {
+            walk_proxy_tree(root, &p, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn scan_at_v(root: &Path, at_v: &Path, out: &mut Vec<ModuleFiles>) -> Result<()> {
+    let rel = at_v
+        .parent()
+        .and_then(|p| p.strip_prefix(root).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(path) = modpath::unescape(&rel) else {
+        log::warn!("{}: skipped: {rel:?} is not an escaped module path", at_v.display());
+        return Ok(());
+    };
+    let mut by_version: std::collections::BTreeMap<String, ModuleFiles> = Default::default();
+    for e in fs::read_dir(at_v).map_err(|e| Error::io(at_v, e))?.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((esc_v, ext)) = name.rsplit_once('.') else { continue };
+        if !matches!(ext, "mod" | "zip" | "info" | "ziphash") {
+            continue; // list, .lock, temp files
+        }
+        let Some(version) = modpath::unescape(esc_v).filter(|v| modpath::is_canonical_version(v)) else {
+            continue;
+        };
+        let m = by_version.entry(version.clone()).or_insert_with(|| ModuleFiles {
+            path: path.clone(),
+            version,
+            stem: at_v.join(esc_v),
+            has_mod: false,
+            has_zip: false,
+            has_info: false,
+            has_ziphash: false,
+        });
+        match ext {
+            "mod" => m.has_mod = true,
+            "zip" => m.has_zip = true,
+            "info" => m.has_info = true,
+            _ => m.has_ziphash = true,
+        }
+    }
+    // A version is part of a cache or proxy only once its .mod exists (that is what
+    // `list` means); a lone .info or .ziphash is a leftover of an interrupted download.
+    out.extend(by_version.into_values().filter(|m| m.has_mod || m.has_zip));
+    Ok(())
+}
+
+/// One module, read, validated and hashed, not yet stored.
+struct Prepared {
+    path: String,
+    version: String,
+    mod_bytes: Vec<u8>,
+    mod_h1: String,
+    info: Option<Vec<u8>>,
+    zip: Option<(Vec<u8>, ModuleZip)>,
+    zip_h1_origin: &'static str,
+}
+
+enum Job {
+    Files(ModuleFiles),
+    LooseZip(PathBuf),
+}
+
+impl Job {
+    fn label(&self) -> String {
+        match self {
+            Job::Files(m) => format!("{}@{}", m.path, m.version),
+            Job::LooseZip(p) => p.display().to_string(),
+        }
+    }
+}
+
+fn read(p: &Path) -> Result<Vec<u8>> {
+    fs::read(p).map_err(|e| Error::io(p, e))
+}
+
+fn with_ext(stem: &Path, ext: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn check_zip_size(p: &Path) -> Result<()> {
+    let len = fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
+    if len > zipfmt::MAX_ZIP_SIZE {
+        return Err(Error::Invalid(format!(
+            "{}: zip is {len} bytes, over Go's limit of {}",
+            p.display(),
+            zipfmt::MAX_ZIP_SIZE
+        )));
+    }
+    Ok(())
+}
+
+/// The go.mod cmd/go uses for a module whose zip has none.
+fn synthesized_mod(path: &str) -> Vec<u8> {
+    format!("module {}\n", path).into_bytes()
+}
+
+fn prepare(job: &Job) -> Result<Prepared> {
+    match job {
+        Job::Files(m) => prepare_files(m),
+        Job::LooseZip(p) => prepare_loose_zip(p),
+    }
+}
+
+fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
+    let label = format!("{}@{}", m.path, m.version);
+    modpath::check_module_path(&m.path).map_err(|e| Error::Invalid(format!("{label}: {e}")))?;
+    let zip = if m.has_zip {
+        let zp = with_ext(&m.stem, "zip");
+        check_zip_size(&zp)?;
+        let bytes = read(&zp)?;
+        let mz = zipfmt::inspect(&bytes, &m.path, &m.version)?;
+        Some((bytes, mz))
+    } else {
+        None
+    };
+    let mut origin = "computed";
+    if m.has_ziphash {
+        if let Some((_, mz)) = &zip {
+            let recorded = String::from_utf8_lossy(&read(&with_ext(&m.stem, "ziphash"))?).trim().to_string();
+            if recorded != mz.h1 {
+                return Err(Error::Invalid(format!(
+                    "{label}: recorded .ziphash {recorded} disagrees with the zip's contents ({}); not imported",
+                    mz.h1
+                )));
+            }
+            origin = ".ziphash";
+        }
+    }
+    let mod_bytes = if m.has_mod { read(&with_ext(&m.stem, "mod"))? } else { mod_from_zip(&zip, &m.path)? };
+    let info = if m.has_info {
+        let p = with_ext(&m.stem, "info");
+        let text = String::from_utf8(read(&p)?)
+            .map_err(|_| Error::Invalid(format!("{label}: {}: .info is not UTF-8", p.display())))?;
+        Some(json::canonical_info(&text, &m.version).ok_or_else(|| {
+            Error::Invalid(format!(
+                "{label}: {}: .info is not {{\"Version\":\"{}\",\"Time\":...}}",
+                p.display(),
+                m.version
+            ))
+        })?)
+    } else {
+        modpath::pseudo_version_time(&m.version).map(|t| json::info_for(&m.version, &t))
+    };
+    Ok(Prepared {
+        mod_h1: hash::hash1_gomod(&mod_bytes),
+        path: m.path.clone(),
+        version: m.version.clone(),
+        mod_bytes,
+        info,
+        zip,
+        zip_h1_origin: origin,
+    })
+}
+
+fn mod_from_zip(zip: &Option<(Vec<u8>, ModuleZip)>, path: &str) -> Result<Vec<u8>> {
+    if let Some((bytes, mz)) = zip {
+        if let Some(e) = mz.entries.iter().find(|e| e.name == "go.mod") {
+            return zipfmt::read_entry_mem(bytes, e).map_err(|e| Error::Invalid(format!("{path}: go.mod: {e}")));
+        }
+    }
+    Ok(synthesized_mod(path))
+}
+
+fn prepare_loose_zip(p: &Path) -> Result<Prepared> {
+    check_zip_size(p)?;
+    let bytes = read(p)?;
+    let (path, version): (String, String) = zipfmt::module_of(&bytes)
+        .ok_or_else(|| Error::Invalid(format!("{}: not a module zip (no <module>@<version>/ entries)", p.display())))?;
+    let mz = zipfmt::inspect(&bytes, &path, &version)?;
+    let zip = Some((bytes, mz));
+    let mod_bytes = mod_from_zip(&zip, &path)?;
+    let info = modpath::pseudo_version_time(&version).map(|t| json::info_for(&version, &t));
+    Ok(Prepared {
+        mod_h1: hash::hash1_gomod(&mod_bytes),
+        path,
+        version,
+        mod_bytes,
+        info,
+        zip,
+        zip_h1_origin: "computed",
+    })
+}
+
+/// Progress callback: (done, total, what was just finished).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
+
+/// Blob bytes after which a batch is committed even if it has few modules.
+const BATCH_BYTES: u64 = 256 << 20;
+const BATCH_MODULES: usize = 512;
+
+pub fn import(store: &Store, inputs: &Inputs, threads: usize, progress: Progress<'_>) -> Result<Report> {
+    let mut report = Report::default();
+    import_sums(store, &inputs.sum_files, &mut report)?;
+
+    let jobs: Vec<Job> = inputs
+        .modules
+        .iter()
+        .cloned()
+        .map(Job::Files)
+        .chain(inputs.loose_zips.iter().cloned().map(Job::LooseZip))
+        .collect();
+    let total = jobs.len();
+    let next = AtomicUsize::new(0);
+    let threads = threads.max(1).min(total.max(1));
+    // Bounded so that at most a few zips are held in memory at once.
+    let (tx, rx) = mpsc::sync_channel::<(usize, Result<Prepared>)>(threads);
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (jobs, next) = (&jobs, &next);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                if tx.send((i, prepare(job))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut batch = store.transaction()?;
+        let (mut batch_bytes, mut batch_n) = (0u64, 0usize);
+        for (done, (i, res)) in rx.into_iter().enumerate() {
+            let label = jobs[i].label();
+            let outcome = res.and_then(|p| {
+                batch_bytes += p.zip.as_ref().map_or(0, |(b, _)| b.len() as u64);
+                store_module(store, &batch, p, &mut report)
+            });
+            match outcome {
+                Ok(Upsert::Added) => report.added += 1,
+                Ok(Upsert::Completed) => report.completed += 1,
+                Ok(Upsert::Unchanged) => report.unchanged += 1,
+                Err(e) => {
+                    log::error!("{e}");
+                    report.errors.push(e.to_string());
+                }
+            }
+            batch_n += 1;
+            if batch_n >= BATCH_MODULES || batch_bytes >= BATCH_BYTES {
+                store.sync_blobs()?;
+                batch.commit()?;
+                batch = store.transaction()?;
+                (batch_bytes, batch_n) = (0, 0);
+            }
+            progress(done + 1, total, &label);
+        }
+        store.sync_blobs()?;
+        batch.commit()?;
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// Checks one prepared module against the trusted sums, writes its blobs and
+/// records it in the batch's transaction.
+fn store_module(store: &Store, tx: &store::Tx<'_>, p: Prepared, report: &mut Report) -> Result<Upsert> {
+    let label = format!("{}@{}", p.path, p.version);
+    let mod_origin = check_against_sums(tx, &p.path, &p.version, SumKind::Mod, &p.mod_h1, &label)?;
+    let mut zip_origin = p.zip_h1_origin.to_string();
+    if let Some((_, mz)) = &p.zip {
+        if let Some(o) = check_against_sums(tx, &p.path, &p.version, SumKind::Zip, &mz.h1, &label)? {
+            zip_origin = o;
+        }
+    }
+    let mod_blob = store::digest_hex(&p.mod_bytes);
+    store.put_blob(&mod_blob, &p.mod_bytes)?;
+    let zip = match &p.zip {
+        Some((bytes, mz)) => {
+            let blob = store::digest_hex(bytes);
+            store.put_blob(&blob, bytes)?;
+            report.zip_bytes += bytes.len() as u64;
+            report.files += mz.entries.len() as u64;
+            Some((
+                ZipInfo {
+                    blob,
+                    h1: mz.h1.clone(),
+                    h1_origin: zip_origin,
+                    size: bytes.len() as u64,
+                    file_count: mz.entries.len() as u64,
+                    tree_size: mz.total_size,
+                },
+                mz.entries.as_slice(),
+            ))
+        }
+        None => None,
+    };
+    tx.upsert_module(&NewModule {
+        path: &p.path,
+        version: &p.version,
+        mod_blob: &mod_blob,
+        mod_h1: &p.mod_h1,
+        mod_h1_origin: mod_origin.as_deref().unwrap_or("computed"),
+        info: p.info.as_deref(),
+        zip,
+    })
+}
+
+/// Err when a trusted sum contradicts `h1`; Ok(Some(origin)) when one confirms it.
+fn check_against_sums(
+    tx: &store::Tx<'_>,
+    path: &str,
+    version: &str,
+    kind: SumKind,
+    h1: &str,
+    label: &str,
+) -> Result<Option<String>> {
+    let sums = tx.sums_for(path, version, kind)?;
+    if let Some((bad_h1, bad_source)) = sums.iter().find(|(s, _)| s != h1) {
+        let what = if kind == SumKind::Mod { "go.mod" } else { "zip" };
+        return Err(Error::Invalid(format!(
+            "{label}: {what} hash {h1} contradicts the trusted sum {} from {}; not imported",
+            bad_h1, bad_source
+        )));
+    }
+    Ok(sums.first().map(|(_, source)| format!("go.sum:{source}")))
+}
+
+fn import_sums(store: &Store, files: &[PathBuf], report: &mut Report) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let tx = store.transaction()?;
+    for f in files {
+        let sums = match crate::gosum::read(f) {
+            Ok(s) => s,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                continue;
+            }
+        };
+        for s in sums {
+            match record_sum(&tx, &s) {
+                Ok(true) => report.sums_added += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    log::error!("{e}");
+                    report.errors.push(e.to_string());
+                }
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// A go.sum line is trusted only if it agrees with what the store holds (and with
+/// other go.sum lines for the same module).
+fn record_sum(tx: &store::Tx<'_>, s: &Sum) -> Result<bool> {
+    let label = format!("{}@{}", s.path, s.version);
+    if let Some(m) = tx.module(&s.path, &s.version)? {
+        let stored = match s.kind {
+            SumKind::Mod => Some(m.mod_h1.as_str()),
+            SumKind::Zip => m.zip.as_ref().map(|z| z.h1.as_str()),
+        };
+        if let Some(h) = stored {
+            if h != s.h1 {
+                return Err(Error::Invalid(format!(
+                    "{label}: {} says {} but the stored module hashes to {h}; sum not recorded",
+                    s.source, s.h1
+                )));
+            }
+            tx.confirm_origin(&s.path, &s.version, s.kind, &format!("go.sum:{}", s.source))?;
+        }
+    }
+    if let Some((other, from)) = tx.sums_for(&s.path, &s.version, s.kind)?.into_iter().find(|(h, _)| *h != s.h1) {
+        return Err(Error::Invalid(format!(
+            "{label}: {} says {} but {from} says {other}; sum not recorded",
+            s.source, s.h1
+        )));
+    }
+    tx.add_sum(s)
+}

@@ -1,0 +1,46 @@
+-- modcachefs store index. Applied on every writable open: every statement is
+-- idempotent. The schema version lives in PRAGMA user_version (set by the code);
+-- a store whose version is newer than the binary's is refused.
+
+-- One row per module version. A go.mod-only version (needed for the module
+-- graph, sources never used) has no zip: zip_blob and zip_h1 are NULL.
+CREATE TABLE IF NOT EXISTS modules (
+    id            INTEGER PRIMARY KEY,
+    path          TEXT    NOT NULL,          -- module path, unescaped (github.com/BurntSushi/toml)
+    version       TEXT    NOT NULL,          -- canonical version, unescaped
+    mod_blob      TEXT    NOT NULL,          -- sha256 hex of the .mod bytes (blobs/<2>/<62>)
+    mod_h1        TEXT    NOT NULL,          -- Hash1 of the .mod, as go.sum's "/go.mod" line
+    mod_h1_origin TEXT    NOT NULL,          -- "computed" or "go.sum:<file>" when a go.sum agreed
+    info          BLOB,                      -- canonical .info bytes; NULL when the source had none
+    zip_blob      TEXT,                      -- sha256 hex of the zip bytes
+    zip_h1        TEXT,                      -- Hash1 of the zip's files (.ziphash content)
+    zip_h1_origin TEXT,                      -- "computed", ".ziphash" or "go.sum:<file>"
+    zip_size      INTEGER,                   -- bytes of the zip
+    file_count    INTEGER,                   -- regular files in the zip
+    tree_size     INTEGER,                   -- uncompressed bytes of those files
+    UNIQUE (path, version)
+);
+
+-- Every file of every module zip, so a mount can list and stat without opening a zip.
+-- name is relative to the module root ("go.mod", "a/b.go"), entries are regular files.
+CREATE TABLE IF NOT EXISTS entries (
+    module_id       INTEGER NOT NULL REFERENCES modules(id),
+    name            TEXT    NOT NULL,
+    data_offset     INTEGER NOT NULL,        -- offset of the compressed data in the zip blob
+    compressed_size INTEGER NOT NULL,
+    size            INTEGER NOT NULL,
+    method          INTEGER NOT NULL,        -- 0 stored, 8 deflate
+    crc32           INTEGER NOT NULL,
+    PRIMARY KEY (module_id, name)
+) WITHOUT ROWID;
+
+-- Trusted sums from go.sum files, kept even for modules the store does not hold
+-- (yet): a later import or a mount checks against them.
+CREATE TABLE IF NOT EXISTS sums (
+    path    TEXT NOT NULL,
+    version TEXT NOT NULL,
+    kind    TEXT NOT NULL CHECK (kind IN ('zip', 'mod')),
+    h1      TEXT NOT NULL,
+    source  TEXT NOT NULL,                   -- the go.sum file it came from
+    PRIMARY KEY (path, version, kind, h1)
+) WITHOUT ROWID;

@@ -1,0 +1,101 @@
+//! Daemon counters, readable while mounted through a unix socket beside (not
+//! inside) the mount, and logged on SIGUSR1.
+
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+macro_rules! counters {
+    ($($name:ident: $doc:literal),* $(,)?) => {
+        #[derive(Default, Debug)]
+        pub struct Stats { $(#[doc = $doc] pub $name: AtomicU64,)* }
+
+        impl Stats {
+            /// One JSON object with every counter.
+            pub fn to_json(&self) -> String {
+                let fields: Vec<String> = vec![$(format!("\"{}\":{}", stringify!($name), self.$name.load(Relaxed))),*];
+                format!("{{{}}}", fields.join(","))
+            }
+
+            /// `name value` pairs, one per line.
+            pub fn to_text(&self) -> String {
+                let mut s = String::new();
+                $(s.push_str(&format!("{:<22} {}\n", stringify!($name), self.$name.load(Relaxed)));)*
+                s
+            }
+        }
+    };
+}
+
+counters! {
+    lookups: "FUSE lookups answered (hits and misses)",
+    negative_lookups: "lookups of names that do not exist",
+    getattrs: "FUSE getattr requests",
+    readdirs: "FUSE readdir requests",
+    opens: "files opened",
+    reads: "FUSE read requests",
+    bytes_served: "file bytes returned to the kernel",
+    cache_hits: "file contents found in the extracted-file cache",
+    cache_misses: "file contents that had to be decompressed",
+    cache_evictions: "files evicted from the cache",
+    cache_bytes: "bytes currently held by the cache",
+    cache_files: "files currently held by the cache",
+    modules_loaded: "modules whose file list was loaded from the index",
+    modules_extracted: "modules decompressed (and verified) at least once",
+    verifications_ok: "module trees whose hash matched the trusted sum",
+    verifications_failed: "module trees or go.mod files refused for a hash mismatch or an unreadable blob",
+    modules_missing: "distinct missing modules that were asked for",
+    errors: "requests answered with EIO",
+}
+
+pub fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}
+
+pub fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Relaxed);
+}
+
+/// Where the stats socket of a mount lives: in the user's runtime directory, named
+/// after the mountpoint, so nothing is added to the Go namespace.
+pub fn socket_path(mountpoint: &Path) -> PathBuf {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("modcachefs-{}", unsafe { libc::getuid() })));
+    let name: String = mountpoint
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    base.join("modcachefs").join(format!("{name}.sock"))
+}
+
+/// Serves `report()` (a JSON object) to every connection until the process exits.
+pub fn serve(path: &Path, report: Box<dyn Fn() -> String + Send>) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::thread::Builder::new().name("stats".into()).spawn(move || {
+        for conn in listener.incoming() {
+            if let Ok(mut c) = conn {
+                use std::io::Write;
+                let _ = c.write_all(report().as_bytes());
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Reads the counters of a running mount.
+pub fn fetch(mountpoint: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let p = socket_path(mountpoint);
+    let mut c = UnixStream::connect(&p).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("{}: no modcachefs mount answers there ({e})", mountpoint.display()))
+    })?;
+    let mut s = String::new();
+    c.read_to_string(&mut s)?;
+    Ok(s)
+}

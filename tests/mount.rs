@@ -1,0 +1,202 @@
+//! Real mounts, checked with the real `go` command (Debian Go 1.19 and a current
+//! Go): builds, tests, module listing and verification on the mount; the mount as
+//! a GOPROXY; byte-for-byte and mode-for-mode equality with what `go mod download`
+//! extracts; laziness.
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Modules providing packages to the app's build, per `go list -deps`.
+fn providing_modules(go: &Go, app: &Path) -> BTreeSet<String> {
+    go.run(
+        app,
+        &["list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}@{{.Version}}{{end}}{{end}}", "./..."],
+    )
+    .lines()
+    .filter(|l| !l.is_empty())
+    .map(str::to_string)
+    .collect()
+}
+
+fn extracted_modules(m: &Mount) -> BTreeSet<String> {
+    let s = m.stats();
+    let i = s.find("\"extracted\":[").expect("extracted list in stats") + "\"extracted\":[".len();
+    let list = &s[i..s[i..].find(']').map(|j| i + j).expect("]")];
+    list.split(',').map(|x| x.trim_matches('"').to_string()).filter(|x| !x.is_empty()).collect()
+}
+
+/// Both Go versions build, test, list and verify the app on the mount, with
+/// GOPROXY=off; nothing under the mount changes; only used modules are extracted.
+#[test]
+fn go_builds_tests_lists_and_verifies_on_the_mount() {
+    let tmp = tempdir("mount-go");
+    let store = corpus_store(tmp.path());
+    for (label, gobin) in gos() {
+        let mnt = tmp.path().join(format!("mnt-{label}"));
+        let m = Mount::new(&store, &mnt, &[]);
+        let before = snapshot_meta(&mnt);
+        let app = app_copy(&tmp.path().join(label));
+        let go = Go::new(&gobin, &mnt, &tmp.path().join(format!("gocache-{label}")), "off");
+        go.run(&app, &["build", "./..."]);
+        let used = providing_modules(&go, &app);
+        let extracted = extracted_modules(&m);
+        assert!(!used.is_empty());
+        for u in &used {
+            assert!(
+                extracted.contains(u),
+                "[{label}] {u} provides packages but was never extracted; extracted: {extracted:?}"
+            );
+        }
+        let all = go.run(&app, &["list", "-m", "all"]);
+        let in_graph: BTreeSet<String> = all.lines().skip(1).map(|l| l.replace(' ', "@")).collect();
+        for x in &extracted {
+            assert!(in_graph.contains(x), "[{label}] extracted {x}, which is not even in the module graph");
+        }
+        let zips = std::fs::read_dir(&mnt).unwrap().count(); // sanity: root lists
+        assert!(zips > 0);
+        let total_zips = m.stat("verifications_ok");
+        assert_eq!(total_zips as usize, extracted.len(), "[{label}] every extracted module was verified once");
+        go.run(&app, &["test", "./..."]);
+        go.run(&app, &["list", "-m", "-json", "all"]);
+        go.run(&app, &["mod", "verify"]);
+        assert_eq!(m.stat("verifications_failed"), 0);
+        assert_eq!(snapshot_meta(&mnt), before, "[{label}] the mount's namespace changed");
+        let log = m.stop();
+        assert!(!log.contains("error"), "[{label}] daemon logged errors:\n{log}");
+    }
+}
+
+/// Names, modes and sizes of everything under the mount (contents are compared elsewhere).
+fn snapshot_meta(root: &Path) -> Vec<(String, u32, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            out.push((p.strip_prefix(root).unwrap().to_string_lossy().into_owned(), m.mode(), m.size()));
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The mount serves as a GOPROXY=file:// for a normal, writable module cache.
+#[test]
+fn mount_works_as_a_goproxy() {
+    let tmp = tempdir("mount-proxy");
+    let store = corpus_store(tmp.path());
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
+    let url = format!("file://{}/cache/download", m.dir.display());
+    let app = app_copy(tmp.path());
+    let go = Go::new(&go_old(), &tmp.path().join("gomodcache"), &tmp.path().join("gocache"), &url);
+    go.run(&app, &["build", "./..."]);
+    go.run(&app, &["mod", "verify"]);
+}
+
+/// Every module tree and cache/download file on the mount equals, byte for byte
+/// and mode for mode, what `go mod download` makes from the same zips.
+#[test]
+fn mount_matches_go_mod_download_byte_for_byte() {
+    let tmp = tempdir("mount-compare");
+    let store = corpus_store(tmp.path());
+    let native = tmp.path().join("native");
+    let app = app_copy(tmp.path());
+    let url = format!("file://{}", proxy().display());
+    let go = Go::new(&go_old(), &native, &tmp.path().join("gocache"), &url);
+    go.run(&app, &["mod", "download", "all"]);
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
+
+    // What go made: drop its bookkeeping (locks, sumdb, the cache lock), which a
+    // read-only cache has no use for.
+    let keep = |rel: &str| !(rel.ends_with(".lock") || rel.starts_with("cache/download/sumdb") || rel == "cache/lock");
+    let theirs: Vec<_> = snapshot(&native).into_iter().filter(|(r, _, _)| keep(r)).collect();
+    assert!(theirs.len() > 1000, "go mod download extracted only {} entries", theirs.len());
+    let mut compared = 0;
+    for (rel, mode, data) in &theirs {
+        let ours = m.dir.join(rel);
+        let meta =
+            std::fs::metadata(&ours).unwrap_or_else(|e| panic!("{rel}: on the native cache but not on the mount: {e}"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o7777, *mode, "{rel}: mode");
+        if let Some(d) = data {
+            let got = std::fs::read(&ours).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            assert!(got == *d, "{rel}: contents differ ({} vs {} bytes)", got.len(), d.len());
+            compared += 1;
+        }
+    }
+    assert!(compared > 1000);
+    // And nothing extra in the trees go extracted.
+    for (rel, _, _) in snapshot(&m.dir) {
+        let top_module_tree = rel.contains('@') && !rel.starts_with("cache/");
+        if top_module_tree {
+            assert!(native.join(&rel).exists(), "{rel}: on the mount but not in the native cache");
+        }
+    }
+}
+
+/// Mount errors are one clear line and a non-zero exit.
+#[test]
+fn mount_errors_are_clear() {
+    let tmp = tempdir("mount-errors");
+    let missing_store = tmp.path().join("nostore");
+    std::fs::create_dir_all(tmp.path().join("mnt")).unwrap();
+    let out =
+        modcachefs(&["--store", &missing_store.to_string_lossy(), "mount", &tmp.path().join("mnt").to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no modcachefs store"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let store = corpus_store(tmp.path());
+    let out =
+        modcachefs(&["--store", &store.to_string_lossy(), "mount", &tmp.path().join("nowhere").to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere"), "{err}");
+
+    // Busy: something is already mounted there.
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
+    let out = modcachefs(&["--store", &store.to_string_lossy(), "mount", &m.dir.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already mounted"));
+}
+
+/// Writes of every kind fail with EROFS; a missing module is logged with a hint.
+#[test]
+fn read_only_and_missing_module_logged() {
+    let tmp = tempdir("mount-ro");
+    let store = corpus_store(tmp.path());
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
+    let root = &m.dir;
+    let some_mod = std::fs::read_dir(root.join("cache/download/github.com/google/uuid/@v"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mod"))
+        .unwrap();
+    let erofs = |r: std::io::Result<()>, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{what}: {e}");
+    };
+    erofs(std::fs::write(root.join("new"), b"x"), "create");
+    erofs(std::fs::create_dir(root.join("d")), "mkdir");
+    erofs(std::fs::remove_file(&some_mod), "unlink");
+    erofs(std::fs::rename(&some_mod, root.join("x")), "rename");
+    erofs(std::fs::OpenOptions::new().write(true).open(&some_mod).map(|_| ()), "open for write");
+    use std::os::unix::fs::PermissionsExt;
+    erofs(std::fs::set_permissions(&some_mod, std::fs::Permissions::from_mode(0o644)), "chmod");
+
+    // A module the store lacks, probed the way cmd/go does.
+    assert!(!root.join("cache/download/github.com/google/uuid/@v/v9.9.9.mod").exists());
+    assert!(!root.join("github.com/google/uuid@v9.9.9").exists());
+    let log = m.stop();
+    let n = log.matches("missing module github.com/google/uuid@v9.9.9").count();
+    assert_eq!(n, 1, "logged once, with the module and version:\n{log}");
+    assert!(log.contains("modcachefs import"), "with a hint how to import it:\n{log}");
+}
