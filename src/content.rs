@@ -81,7 +81,9 @@ impl Content {
     /// `extra_sums`: go.sum lines given at mount; they must agree with the store.
     pub fn new(store: Store, extra_sums: &[store::Sum], opts: Options, stats: Arc<Stats>) -> Result<Content> {
         let modules = Arc::new(store.modules()?);
-        let mut sums: HashMap<(&str, &str, SumKind), Vec<(String, String)>> = HashMap::new();
+        // (path, version, kind) -> [(h1, source)]
+        type SumKey<'a> = (&'a str, &'a str, SumKind);
+        let mut sums: HashMap<SumKey<'_>, Vec<(String, String)>> = HashMap::new();
         let stored = store.sums()?;
         for s in stored.iter().chain(extra_sums) {
             sums.entry((s.path.as_str(), s.version.as_str(), s.kind))

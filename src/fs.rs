@@ -9,7 +9,7 @@ use crate::namespace::{Kind, Namespace, ROOT};
 use crate::stats;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The time shown for directories that belong to no module: Go's first release
@@ -21,6 +21,9 @@ pub struct Attr {
     pub ino: u64,
     pub size: u64,
     pub is_dir: bool,
+    /// Permission bits, as cmd/go leaves its own cache: module trees read-only
+    /// (0555/0444), everything else as created under a 022 umask (0755/0644).
+    pub perm: u16,
     pub nlink: u32,
     pub mtime: SystemTime,
 }
@@ -36,7 +39,22 @@ pub struct DirEntry {
 #[derive(Clone)]
 pub enum Handle {
     Bytes(Arc<[u8]>),
+    /// A file of a module tree. The module is verified at open; the file itself is
+    /// extracted on the first read only, because with keep-cache the kernel often
+    /// already holds every page and never reads.
+    File(u32, u32, Arc<OnceLock<Arc<[u8]>>>),
     Zip(Arc<Verified>),
+}
+
+impl Handle {
+    /// The bytes, if they are already in memory.
+    pub fn ready(&self) -> Option<&[u8]> {
+        match self {
+            Handle::Bytes(b) => Some(b),
+            Handle::File(_, _, once) => once.get().map(|b| &b[..]),
+            Handle::Zip(_) => None,
+        }
+    }
 }
 
 pub struct Fs {
@@ -47,6 +65,8 @@ pub struct Fs {
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     missing_logged: Mutex<HashSet<String>>,
+    /// `path@version` of every module in the store (go.mod-only ones too).
+    known: HashSet<String>,
     store_hint: String,
 }
 
@@ -69,7 +89,9 @@ impl Fs {
             content.modules.len(),
             ns.node_count()
         );
+        let known = content.modules.iter().map(|m| format!("{}@{}", m.path, m.version)).collect();
         Fs {
+            known,
             ns: RwLock::new(ns),
             store_hint: String::new(),
             content,
@@ -129,6 +151,12 @@ impl Fs {
             ino,
             size,
             is_dir: n.kind.is_dir(),
+            perm: match n.kind {
+                Kind::Dir => 0o755,
+                Kind::ModuleRoot(_) | Kind::ModuleDir(_) => 0o555,
+                Kind::ModuleFile(..) => 0o444,
+                Kind::List(_) | Kind::Info(_) | Kind::Mod(_) | Kind::Zip(_) | Kind::ZipHash(_) => 0o644,
+            },
             nlink: if n.kind.is_dir() { 2 + n.subdirs } else { 1 },
             mtime: UNIX_EPOCH + Duration::from_secs(secs),
         }))
@@ -207,7 +235,10 @@ impl Fs {
         let c = &self.content;
         let handle = match kind {
             Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(None),
-            Kind::ModuleFile(m, e) => Handle::Bytes(c.file(m, e)?),
+            Kind::ModuleFile(m, e) => {
+                c.verified(m)?;
+                Handle::File(m, e, Arc::new(OnceLock::new()))
+            }
             Kind::List(_) => Handle::Bytes(list.unwrap_or_default().into()),
             Kind::Info(m) => {
                 let info = c.modules.get(m as usize).and_then(|x| x.info.clone()).unwrap_or_default();
@@ -239,6 +270,16 @@ impl Fs {
         let h = self.handle(fh).ok_or_else(|| Error::Invalid(format!("read of unknown file handle {fh}")))?;
         let out = match &h {
             Handle::Bytes(b) => slice(b, offset, size).to_vec(),
+            Handle::File(m, e, once) => {
+                let data = match once.get() {
+                    Some(d) => d.clone(),
+                    None => {
+                        let d = self.content.file(*m, *e)?;
+                        once.get_or_init(|| d).clone()
+                    }
+                };
+                slice(&data, offset, size).to_vec()
+            }
             Handle::Zip(v) => self.content.read_zip(v, offset, size)?,
         };
         stats::add(&self.content.stats.bytes_served, out.len() as u64);
@@ -277,6 +318,11 @@ impl Fs {
             return;
         }
         let key = format!("{p}@{v}");
+        if self.known.contains(&key) {
+            // A go.mod-only module: cmd/go checks for its zip or tree (go mod verify
+            // does), finds none, and needs none.
+            return;
+        }
         let first = self.missing_logged.lock().map(|mut s| s.insert(key.clone())).unwrap_or(false);
         if first {
             stats::inc(&self.content.stats.modules_missing);

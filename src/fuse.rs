@@ -7,7 +7,7 @@
 //! worker pool, so one large first read never stalls a parallel build.
 
 use crate::error::{Error, Result};
-use crate::fs::{Attr, Fs, Handle};
+use crate::fs::{Attr, Fs};
 use fuser::consts::{FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FUSE_PARALLEL_DIROPS};
 use fuser::{
     FileAttr, FileType, Filesystem, KernelConfig, MountOption, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty,
@@ -98,8 +98,7 @@ impl Adapter {
             ctime: a.mtime,
             crtime: a.mtime,
             kind: if a.is_dir { FileType::Directory } else { FileType::RegularFile },
-            // As cmd/go leaves its cache: nothing writable, nothing executable.
-            perm: if a.is_dir { 0o555 } else { 0o444 },
+            perm: a.perm,
             nlink: a.nlink,
             uid: self.uid,
             gid: self.gid,
@@ -187,14 +186,15 @@ impl Filesystem for Adapter {
     ) {
         let offset = offset.max(0) as u64;
         match self.fs.handle(fh) {
-            Some(Handle::Bytes(b)) => {
+            Some(h) if h.ready().is_some() => {
                 // Already in memory: answer inline.
-                let data = crate::fs::slice(&b, offset, size);
+                let data = crate::fs::slice(h.ready().unwrap_or_default(), offset, size);
                 crate::stats::inc(&self.fs.content.stats.reads);
                 crate::stats::add(&self.fs.content.stats.bytes_served, data.len() as u64);
                 reply.data(data)
             }
-            Some(Handle::Zip(_)) => {
+            Some(_) => {
+                // Needs extraction or a read from the zip blob: off the request loop.
                 let fs = self.fs.clone();
                 self.pool.run(move || match fs.read(fh, offset, size) {
                     Ok(d) => reply.data(&d),
@@ -217,6 +217,10 @@ impl Filesystem for Adapter {
     ) {
         self.fs.release(fh);
         reply.ok();
+    }
+
+    fn flush(&mut self, _req: &Request<'_>, _ino: u64, _fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
+        reply.ok()
     }
 
     fn opendir(&mut self, _req: &Request<'_>, _ino: u64, flags: i32, reply: ReplyOpen) {

@@ -8,7 +8,9 @@ struct Stderr;
 
 impl Log for Stderr {
     fn enabled(&self, m: &Metadata<'_>) -> bool {
-        m.level() <= log::max_level()
+        // fuser reports every request it has no handler for; that is noise unless debugging.
+        let floor = if m.target().starts_with("fuser") { Level::Error } else { Level::Trace };
+        m.level() <= log::max_level() && (m.level() <= floor || log::max_level() >= LevelFilter::Debug)
     }
 
     fn log(&self, r: &Record<'_>) {

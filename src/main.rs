@@ -53,7 +53,7 @@ struct MountArgs {
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
     cache_size: u64,
     /// Check every module against its trusted hash before serving it
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     verify: bool,
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
@@ -178,7 +178,7 @@ impl Bar {
         }
         self.last = Some(Instant::now());
         let width = 30;
-        let filled = if total == 0 { width } else { done * width / total };
+        let filled = (done * width).checked_div(total).unwrap_or(width);
         let mut what = what.to_string();
         what.truncate(50);
         let _ = write!(
@@ -210,26 +210,23 @@ fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u8, Error> {
 
 fn cmd_ls(store_dir: &std::path::Path, a: LsArgs) -> Result<u8, Error> {
     let st = store::Store::open_ro(store_dir)?;
+    let rows: Vec<store::Module> =
+        st.modules()?.into_iter().filter(|m| a.filter.as_ref().is_none_or(|f| m.path.contains(f.as_str()))).collect();
+    match print_ls(&rows, a.json) {
+        // `modcachefs ls | head` is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Error::io("stdout", e)),
+        Ok(()) => Ok(0),
+    }
+}
+
+fn print_ls(rows: &[store::Module], json_out: bool) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut rows = Vec::new();
-    for m in st.modules()? {
-        if a.filter.as_ref().is_some_and(|f| !m.path.contains(f.as_str())) {
-            continue;
-        }
-        rows.push(m);
+    if !json_out {
+        writeln!(out, "{:<60} {:<40} {:>6} {:>10} {:>10}  ZIP HASH FROM", "MODULE", "VERSION", "FILES", "ZIP", "TREE")?;
     }
-    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| Error::io("stdout", e));
-    if !a.json {
-        w(
-            &mut out,
-            format!(
-                "{:<60} {:<40} {:>6} {:>10} {:>10}  {}",
-                "MODULE", "VERSION", "FILES", "ZIP", "TREE", "ZIP HASH FROM"
-            ),
-        )?;
-    }
-    for m in &rows {
-        let line = if a.json {
+    for m in rows {
+        let line = if json_out {
             let zip = match &m.zip {
                 Some(z) => format!(
                     "\"zip_h1\":{},\"zip_h1_origin\":{},\"zip_size\":{},\"files\":{},\"tree_size\":{}",
@@ -258,9 +255,9 @@ fn cmd_ls(store_dir: &std::path::Path, a: LsArgs) -> Result<u8, Error> {
                 None => format!("{:<60} {:<40} {:>6} {:>10} {:>10}  (go.mod only)", m.path, m.version, "-", "-", "-"),
             }
         };
-        w(&mut out, line)?;
+        writeln!(out, "{line}")?;
     }
-    Ok(0)
+    out.flush()
 }
 
 fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {

@@ -78,11 +78,9 @@ pub fn serve(path: &Path, report: Box<dyn Fn() -> String + Send>) -> std::io::Re
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::thread::Builder::new().name("stats".into()).spawn(move || {
-        for conn in listener.incoming() {
-            if let Ok(mut c) = conn {
-                use std::io::Write;
-                let _ = c.write_all(report().as_bytes());
-            }
+        use std::io::Write;
+        for mut c in listener.incoming().flatten() {
+            let _ = c.write_all(report().as_bytes());
         }
     })?;
     Ok(())

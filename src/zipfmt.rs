@@ -39,15 +39,20 @@
 //! - **Case folding** uses full-string equivalence under Unicode simple case folding
 //!   (`strings.EqualFold`); see [`fold_char`].
 //!
-//! Stricter than Go on purpose (none of these occur in zips Go writes): CRC always
-//! checked (Go skips a zero CRC), local headers must agree with the central
-//! directory, data ranges must not overlap, no bytes before the first entry's owner
-//! or between central directory and end record, the end record must end the file.
+//! Stricter than Go on purpose (none of these occur in zips Go writes): the CRC is
+//! always checked (Go skips a zero CRC); local headers must agree with the central
+//! directory; entries (header, data, descriptor) must not overlap each other or the
+//! central directory; the end record must end the file (no trailing bytes) and the
+//! central directory must end exactly where the (zip64) end record begins, so
+//! prepended data (Go's "baseOffset" for self-extracting archives) is refused; the
+//! deflate stream must end within the entry's compressed bytes (bytes after its end
+//! are ignored, as Go does).
 //!
 //! Memory: [`inspect`] streams each entry through a fixed buffer; its bookkeeping is
 //! linear in the number of entries, which the 500 MiB limit bounds.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
@@ -109,7 +114,7 @@ impl fmt::Display for ZipError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}: ", printable(self.module.as_bytes()), printable(self.version.as_bytes()))?;
         if let Some(e) = &self.entry {
-            write!(f, "{e}: ")?;
+            write!(f, "{}: ", printable(e.as_bytes()))?;
         }
         f.write_str(&printable(self.rule.as_bytes()))
     }
@@ -285,8 +290,11 @@ fn read_directory_end(zip: &[u8]) -> Result<Directory, String> {
                 return Err(bad("bad record signature"));
             }
             let rec_size = field(r.u64())?;
-            // Record body must run exactly up to the locator: nothing hidden between.
-            if rec_off.checked_add(12).and_then(|e| e.checked_add(rec_size)) != Some(loc as u64) {
+            // Record body (44 bytes of fields, then optional extensible data) must run
+            // exactly up to the locator: nothing hidden in between.
+            if rec_size < EOCD64_LEN - 12
+                || rec_off.checked_add(12).and_then(|e| e.checked_add(rec_size)) != Some(loc as u64)
+            {
                 return Err(bad("record does not end at the locator"));
             }
             let _versions = field(r.u32().map(u64::from))?;
@@ -483,14 +491,20 @@ fn local_zip64_sizes(extra: &[u8]) -> Option<(u64, u64)> {
 
 /// `module.Check` plus `module.CanonicalVersion(v) == v`, as `CheckZip` does first.
 fn check_module_version(module: &str, version: &str) -> Result<(), String> {
-    modpath::check_module_path(module)?;
-    check_module_path_extra(module)?;
     if !modpath::is_canonical_version(version) {
         return Err(format!("version {version:?} is not canonical"));
     }
-    let (_, path_major) = split_path_version(module)
-        .ok_or_else(|| format!("malformed module path {module:?}: invalid version suffix"))?;
+    let path_major = check_go_module_path(module)?;
     check_path_major(version, path_major)
+}
+
+/// `module.CheckPath`. Returns the path's major version suffix (`/v2`, `.v1`, or "").
+fn check_go_module_path(module: &str) -> Result<&str, String> {
+    modpath::check_module_path(module)?;
+    check_module_path_extra(module)?;
+    split_path_version(module)
+        .map(|(_, path_major)| path_major)
+        .ok_or_else(|| format!("malformed module path {module:?}: invalid version suffix"))
 }
 
 /// The parts of `module.CheckPath` that `modpath::check_module_path` leaves out:
@@ -879,103 +893,132 @@ impl From<io::Error> for DecodeError {
 
 const CHUNK: usize = 64 << 10;
 
+thread_local! {
+    static DECODER: RefCell<Decoder> = RefCell::new(Decoder::new());
+}
+
 fn out_of_range() -> DecodeError {
     DecodeError::Io(io::Error::new(io::ErrorKind::InvalidData, "entry data offset overflows"))
 }
 
-/// Streams an entry's uncompressed bytes into `sink`, in chunks, checking that
-/// exactly `size` bytes come out and that their CRC-32 matches. Never inflates
-/// more than `size + 1` bytes, so a lying size is caught after one extra byte, and
-/// never hands `sink` more than `size` bytes in total. Memory: two 64 KiB buffers.
-fn decode(src: &dyn Source, e: &Entry, sink: &mut dyn FnMut(&[u8])) -> Result<(), DecodeError> {
-    let mut crc = crc32fast::Hasher::new();
-    let mut produced: u64 = 0;
-    match e.method {
-        METHOD_STORED => {
-            if e.compressed_size != e.size {
-                return Err(if e.compressed_size > e.size {
-                    DecodeError::TooLarge { declared: e.size }
-                } else {
-                    DecodeError::TooSmall { declared: e.size, actual: e.compressed_size }
-                });
-            }
-            let mut buf = vec![0u8; usize::try_from(e.size).unwrap_or(CHUNK).min(CHUNK)];
-            while produced < e.size {
-                let n = usize::try_from(e.size - produced).unwrap_or(CHUNK).min(CHUNK);
-                let chunk = buf.get_mut(..n).ok_or_else(out_of_range)?;
-                src.read_at(chunk, e.data_offset.checked_add(produced).ok_or_else(out_of_range)?)?;
-                crc.update(chunk);
-                sink(chunk);
-                produced += n as u64;
-            }
-        }
-        METHOD_DEFLATE => {
-            let mut inflater = Decompress::new(false);
-            let mut input = vec![0u8; usize::try_from(e.compressed_size).unwrap_or(CHUNK).min(CHUNK)];
-            let (mut in_start, mut in_end) = (0usize, 0usize);
-            let mut fetched: u64 = 0; // compressed bytes read so far
-                                      // Sized for the entry: module zips are mostly small files.
-            let mut output = vec![0u8; usize::try_from(e.size.saturating_add(1)).unwrap_or(CHUNK).min(CHUNK)];
-            loop {
-                if in_start == in_end && fetched < e.compressed_size {
-                    let n = usize::try_from(e.compressed_size - fetched).unwrap_or(CHUNK).min(input.len());
-                    let chunk = input.get_mut(..n).ok_or_else(out_of_range)?;
-                    src.read_at(chunk, e.data_offset.checked_add(fetched).ok_or_else(out_of_range)?)?;
-                    fetched += n as u64;
-                    (in_start, in_end) = (0, n);
+/// Reusable decoding state: the inflater (about 40 KiB) and two buffers of at most
+/// 64 KiB, so that a zip of many small files does not allocate per entry.
+struct Decoder {
+    inflater: Option<Decompress>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+impl Decoder {
+    fn new() -> Self {
+        Decoder { inflater: None, input: Vec::new(), output: Vec::new() }
+    }
+
+    /// Streams an entry's uncompressed bytes into `sink`, in chunks, checking that
+    /// exactly `size` bytes come out and that their CRC-32 matches. Never inflates
+    /// more than `size + 1` bytes, so a lying size is caught after one extra byte,
+    /// and never hands `sink` more than `size` bytes in total.
+    fn decode(&mut self, src: &dyn Source, e: &Entry, sink: &mut dyn FnMut(&[u8])) -> Result<(), DecodeError> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut produced: u64 = 0;
+        // Buffers sized for the entry (module zips are mostly small files), at most CHUNK.
+        let fit = |n: u64| usize::try_from(n).unwrap_or(CHUNK).min(CHUNK);
+        match e.method {
+            METHOD_STORED => {
+                if e.compressed_size != e.size {
+                    return Err(if e.compressed_size > e.size {
+                        DecodeError::TooLarge { declared: e.size }
+                    } else {
+                        DecodeError::TooSmall { declared: e.size, actual: e.compressed_size }
+                    });
                 }
-                // Room for at most size + 1 bytes in total: one byte past the declared
-                // size is enough to know it lied.
-                let room = usize::try_from(e.size.saturating_add(1) - produced).unwrap_or(CHUNK).min(output.len());
-                let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
-                // FlushDecompress::None throughout: Finish on a first call would make
-                // miniz_oxide demand the whole output in one buffer.
-                let status = inflater
-                    .decompress(
-                        input.get(in_start..in_end).ok_or_else(out_of_range)?,
-                        output.get_mut(..room).ok_or_else(out_of_range)?,
-                        FlushDecompress::None,
-                    )
-                    .map_err(|err| DecodeError::Corrupt(err.to_string()))?;
-                let consumed = usize::try_from(inflater.total_in() - before_in).unwrap_or(usize::MAX);
-                let made = usize::try_from(inflater.total_out() - before_out).unwrap_or(usize::MAX);
-                in_start = in_start.checked_add(consumed).filter(|&s| s <= in_end).ok_or_else(out_of_range)?;
-                produced = produced.saturating_add(made as u64);
-                if produced > e.size {
-                    return Err(DecodeError::TooLarge { declared: e.size });
+                let buf = &mut self.output;
+                buf.resize(fit(e.size), 0);
+                while produced < e.size {
+                    let n = fit(e.size - produced);
+                    let chunk = buf.get_mut(..n).ok_or_else(out_of_range)?;
+                    src.read_at(chunk, e.data_offset.checked_add(produced).ok_or_else(out_of_range)?)?;
+                    crc.update(chunk);
+                    sink(chunk);
+                    produced += n as u64;
                 }
-                let out = output.get(..made).ok_or_else(out_of_range)?;
-                crc.update(out);
-                sink(out);
-                match status {
-                    // Like Go, compressed bytes after the end of the stream are ignored.
-                    Status::StreamEnd => break,
-                    _ if consumed == 0 && made == 0 => {
-                        return Err(if fetched == e.compressed_size && in_start == in_end {
-                            DecodeError::Truncated
-                        } else {
-                            DecodeError::Corrupt("inflater made no progress".into())
-                        });
+            }
+            METHOD_DEFLATE => {
+                let inflater = match &mut self.inflater {
+                    Some(d) => {
+                        d.reset(false);
+                        d
                     }
-                    _ => {}
+                    slot => slot.insert(Decompress::new(false)),
+                };
+                let (input, output) = (&mut self.input, &mut self.output);
+                input.resize(fit(e.compressed_size), 0);
+                output.resize(fit(e.size.saturating_add(1)), 0);
+                // input[in_start..in_end] is pending; `fetched` compressed bytes were read.
+                let (mut in_start, mut in_end) = (0usize, 0usize);
+                let mut fetched: u64 = 0;
+                loop {
+                    if in_start == in_end && fetched < e.compressed_size {
+                        let n = usize::try_from(e.compressed_size - fetched).unwrap_or(CHUNK).min(input.len());
+                        let chunk = input.get_mut(..n).ok_or_else(out_of_range)?;
+                        src.read_at(chunk, e.data_offset.checked_add(fetched).ok_or_else(out_of_range)?)?;
+                        fetched += n as u64;
+                        (in_start, in_end) = (0, n);
+                    }
+                    // Room for at most size + 1 bytes in total: one byte past the declared
+                    // size is enough to know it lied.
+                    let room = usize::try_from(e.size.saturating_add(1) - produced).unwrap_or(CHUNK).min(output.len());
+                    let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+                    // FlushDecompress::None throughout: Finish on a first call would make
+                    // miniz_oxide demand the whole output in one buffer.
+                    let status = inflater
+                        .decompress(
+                            input.get(in_start..in_end).ok_or_else(out_of_range)?,
+                            output.get_mut(..room).ok_or_else(out_of_range)?,
+                            FlushDecompress::None,
+                        )
+                        .map_err(|err| DecodeError::Corrupt(err.to_string()))?;
+                    let consumed = usize::try_from(inflater.total_in() - before_in).unwrap_or(usize::MAX);
+                    let made = usize::try_from(inflater.total_out() - before_out).unwrap_or(usize::MAX);
+                    in_start = in_start.checked_add(consumed).filter(|&s| s <= in_end).ok_or_else(out_of_range)?;
+                    produced = produced.saturating_add(made as u64);
+                    if produced > e.size {
+                        return Err(DecodeError::TooLarge { declared: e.size });
+                    }
+                    let out = output.get(..made).ok_or_else(out_of_range)?;
+                    crc.update(out);
+                    sink(out);
+                    match status {
+                        // Like Go, compressed bytes after the end of the stream are ignored.
+                        Status::StreamEnd => break,
+                        _ if consumed == 0 && made == 0 => {
+                            return Err(if fetched == e.compressed_size && in_start == in_end {
+                                DecodeError::Truncated
+                            } else {
+                                DecodeError::Corrupt("inflater made no progress".into())
+                            });
+                        }
+                        _ => {}
+                    }
                 }
             }
+            m => return Err(DecodeError::Unsupported(m)),
         }
-        m => return Err(DecodeError::Unsupported(m)),
+        if produced != e.size {
+            return Err(DecodeError::TooSmall { declared: e.size, actual: produced });
+        }
+        let actual = crc.finalize();
+        if actual != e.crc32 {
+            return Err(DecodeError::Crc { declared: e.crc32, actual });
+        }
+        Ok(())
     }
-    if produced != e.size {
-        return Err(DecodeError::TooSmall { declared: e.size, actual: produced });
-    }
-    let actual = crc.finalize();
-    if actual != e.crc32 {
-        return Err(DecodeError::Crc { declared: e.crc32, actual });
-    }
-    Ok(())
 }
 
 /// Reads one entry's bytes from a zip file with `pread`, inflating if needed and
-/// checking size and CRC. Memory is bounded by `entry.size` (plus 128 KiB of
-/// buffers). Errors name the entry.
+/// checking size and CRC. Memory is bounded by `entry.size` (refused above
+/// [`MAX_ZIP_SIZE`]), plus a per-thread decoder of under 200 KiB that is reused
+/// across calls. Never panics; errors name the entry.
 pub fn read_entry(file: &File, entry: &Entry) -> io::Result<Vec<u8>> {
     read_entry_from(file, entry)
 }
@@ -998,7 +1041,15 @@ fn read_entry_from(src: &dyn Source, entry: &Entry) -> io::Result<Vec<u8>> {
     let capacity = usize::try_from(entry.size).map_err(|e| named(io::ErrorKind::InvalidData, &e))?;
     let mut out = Vec::new();
     out.try_reserve_exact(capacity).map_err(|e| named(io::ErrorKind::OutOfMemory, &e))?;
-    decode(src, entry, &mut |chunk| out.extend_from_slice(chunk)).map_err(|e| match e {
+    let mut decode = |d: &mut Decoder| d.decode(src, entry, &mut |chunk| out.extend_from_slice(chunk));
+    // One decoder per thread (FUSE workers) is reused; a fresh one if that one is
+    // unavailable (thread teardown), never a panic.
+    let reused = DECODER.try_with(|cell| cell.try_borrow_mut().ok().map(|mut d| decode(&mut d))).ok().flatten();
+    let result = match reused {
+        Some(result) => result,
+        None => decode(&mut Decoder::new()),
+    };
+    result.map_err(|e| match e {
         DecodeError::Io(io) => named(io.kind(), &io),
         other => named(io::ErrorKind::InvalidData, &other),
     })?;
@@ -1235,6 +1286,7 @@ pub fn inspect(zip: &[u8], module: &str, version: &str) -> Result<ModuleZip, Zip
     // 4. Inflate everything: sizes, CRCs, and the hash of every zip entry (as
     //    dirhash.HashZip: directories included, named in full).
     let src = Mem(zip);
+    let mut decoder = Decoder::new();
     let mut pairs = Vec::with_capacity(central.len());
     let mut entries = Vec::new();
     for ((e, n), l) in central.iter().zip(&named).zip(&locals) {
@@ -1250,7 +1302,9 @@ pub fn inspect(zip: &[u8], module: &str, version: &str) -> Result<ModuleZip, Zip
             crc32: e.crc32,
         };
         let mut sha = Sha256::new();
-        decode(&src, &entry, &mut |chunk| sha.update(chunk)).map_err(|d| err(Some(n.label.clone()), d.to_string()))?;
+        decoder
+            .decode(&src, &entry, &mut |chunk| sha.update(chunk))
+            .map_err(|d| err(Some(n.label.clone()), d.to_string()))?;
         pairs.push((n.full, <[u8; 32]>::from(sha.finalize())));
         if let Kind::File(_) = n.kind {
             entries.push(entry);
@@ -1272,6 +1326,8 @@ pub fn module_of(zip: &[u8]) -> Option<(String, String)> {
     (!module.is_empty() && !version.is_empty()).then(|| (module.to_string(), version.to_string()))
 }
 
+/// Code points in Nl or Other_Alphabetic (Go 1.19, Unicode 13) as sorted `[start, end)`
+/// boundaries; see [`is_go_letter`].
 #[rustfmt::skip]
 const ALPHABETIC_NON_LETTERS: &[u32] = &[
     0x345, 0x346, 0x5B0, 0x5BE, 0x5BF, 0x5C0, 0x5C1, 0x5C3, 0x5C4, 0x5C6, 0x5C7, 0x5C8, 0x610,
@@ -1317,3 +1373,217 @@ const ALPHABETIC_NON_LETTERS: &[u32] = &[
     0x1BC9F, 0x1E000, 0x1E007, 0x1E008, 0x1E019, 0x1E01B, 0x1E022, 0x1E023, 0x1E025, 0x1E026,
     0x1E02B, 0x1E947, 0x1E948, 0x1F130, 0x1F14A, 0x1F150, 0x1F16A, 0x1F170, 0x1F18A,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// golang.org/x/mod/module's checkPathTests: (path, CheckPath ok, CheckFilePath ok).
+    #[test]
+    fn go_check_path_vectors() {
+        let cases: &[(&str, bool, bool)] = &[
+            ("x.y/z", true, true),
+            ("x.y", true, true),
+            ("", false, false),
+            ("/x.y/z", false, false),
+            ("x./z", false, false),
+            (".x/z", false, true),
+            ("-x/z", false, true),
+            ("x..y/z", true, true),
+            ("x.y/z/../../w", false, false),
+            ("x.y//z", false, false),
+            ("x.y/z//w", false, false),
+            ("x.y/z/", false, false),
+            ("x.y/z/v0", false, true),
+            ("x.y/z/v1", false, true),
+            ("x.y/z/v2", true, true),
+            ("x.y/z/v2.0", false, true),
+            ("X.y/z", false, true),
+            ("!x.y/z", false, true),
+            ("_x.y/z", false, true),
+            ("x.y!/z", false, true),
+            ("x.y\"/z", false, false),
+            ("x.y#/z", false, true),
+            ("x.y$/z", false, true),
+            ("x.y%/z", false, true),
+            ("x.y&/z", false, true),
+            ("x.y'/z", false, false),
+            ("x.y(/z", false, true),
+            ("x.y)/z", false, true),
+            ("x.y*/z", false, false),
+            ("x.y+/z", false, true),
+            ("x.y,/z", false, true),
+            ("x.y-/z", true, true),
+            ("x.y./zt", false, false),
+            ("x.y:/z", false, false),
+            ("x.y;/z", false, false),
+            ("x.y</z", false, false),
+            ("x.y=/z", false, true),
+            ("x.y>/z", false, false),
+            ("x.y?/z", false, false),
+            ("x.y@/z", false, true),
+            ("x.y[/z", false, true),
+            ("x.y\\/z", false, false),
+            ("x.y]/z", false, true),
+            ("x.y^/z", false, true),
+            ("x.y_/z", false, true),
+            ("x.y`/z", false, false),
+            ("x.y{/z", false, true),
+            ("x.y}/z", false, true),
+            ("x.y~/z", false, true),
+            ("x.y/z!", false, true),
+            ("x.y/z\"", false, false),
+            ("x.y/z#", false, true),
+            ("x.y/z$", false, true),
+            ("x.y/z%", false, true),
+            ("x.y/z&", false, true),
+            ("x.y/z'", false, false),
+            ("x.y/z(", false, true),
+            ("x.y/z)", false, true),
+            ("x.y/z*", false, false),
+            ("x.y/z++", false, true),
+            ("x.y/z,", false, true),
+            ("x.y/z-", true, true),
+            ("x.y/z.t", true, true),
+            ("x.y/z/t", true, true),
+            ("x.y/z:", false, false),
+            ("x.y/z;", false, false),
+            ("x.y/z<", false, false),
+            ("x.y/z=", false, true),
+            ("x.y/z>", false, false),
+            ("x.y/z?", false, false),
+            ("x.y/z@", false, true),
+            ("x.y/z[", false, true),
+            ("x.y/z\\", false, false),
+            ("x.y/z]", false, true),
+            ("x.y/z^", false, true),
+            ("x.y/z_", true, true),
+            ("x.y/z`", false, false),
+            ("x.y/z{", false, true),
+            ("x.y/z}", false, true),
+            ("x.y/z~", true, true),
+            ("x.y/x.foo", true, true),
+            ("x.y/aux.foo", false, false),
+            ("x.y/prn", false, false),
+            ("x.y/prn2", true, true),
+            ("x.y/com", true, true),
+            ("x.y/com1", false, false),
+            ("x.y/com1.txt", false, false),
+            ("x.y/calm1", true, true),
+            ("x.y/z~", true, true),
+            ("x.y/z~0", false, true),
+            ("x.y/z~09", false, true),
+            ("x.y/z09", true, true),
+            ("x.y/z09~", true, true),
+            ("x.y/z09~09z", true, true),
+            ("x.y/z09~09z~09", false, true),
+            ("github.com/!123/logrus", false, true),
+            ("github.com/user/unicode/испытание", false, true),
+            ("../x", false, false),
+            ("./y", false, false),
+            ("x:y", false, false),
+            (".gitignore", false, true),
+            (".github/ISSUE_TEMPLATE", false, true),
+            ("x☺y", false, false),
+        ];
+        for &(path, module_ok, file_ok) in cases {
+            assert_eq!(check_go_module_path(path).is_ok(), module_ok, "module path {path:?}");
+            assert_eq!(check_file_path(path).is_ok(), file_ok, "file path {path:?}");
+        }
+    }
+
+    #[test]
+    fn split_path_version_vectors() {
+        for (prefix, major) in [
+            ("x.y/z", ""),
+            ("x.y/z", "/v2"),
+            ("x.y/z", "/v3"),
+            ("x.y/v", ""),
+            ("gopkg.in/yaml", ".v0"),
+            ("gopkg.in/yaml", ".v1"),
+            ("gopkg.in/yaml", ".v2"),
+            ("gopkg.in/yaml", ".v3"),
+        ] {
+            assert_eq!(split_path_version(&format!("{prefix}{major}")), Some((prefix, major)));
+        }
+        assert_eq!(split_path_version("gopkg.in/yaml.v2-unstable"), Some(("gopkg.in/yaml", ".v2-unstable")));
+        for bad in ["x.y/z/v1", "x.y/z/v0", "x.y/z/v2.0", "x.y/z/v02", "gopkg.in/yaml", "gopkg.in/yaml.v01"] {
+            assert_eq!(split_path_version(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_major() {
+        assert!(check_path_major("v1.2.3", "").is_ok());
+        assert!(check_path_major("v0.1.0", "").is_ok());
+        assert!(check_path_major("v2.0.0+incompatible", "").is_ok());
+        assert!(check_path_major("v2.0.0", "").is_err());
+        assert!(check_path_major("v2.0.0", "/v2").is_ok());
+        assert!(check_path_major("v10.0.0", "/v10").is_ok());
+        assert!(check_path_major("v1.0.0", "/v2").is_err());
+        assert!(check_path_major("v2.1.0", ".v2").is_ok());
+        assert!(check_path_major("v2.1.0", ".v2-unstable").is_ok());
+        assert!(check_path_major("v0.0.0-20161208181325-20d25e280405", ".v1").is_ok());
+        assert!(check_path_major("v1.0.0", ".v2").is_err());
+    }
+
+    #[test]
+    fn letters_like_go() {
+        for c in ['a', 'é', 'ß', 'Σ', 'ǅ', 'ª', '日', 'ـ'] {
+            assert!(file_name_char_ok(c), "{c:?}");
+        }
+        // Marks, Nl letter-numbers, other numbers, symbols, format characters.
+        for c in
+            ['\u{345}', '\u{93e}', 'Ⅰ', '²', '\u{660}', '😀', '\u{200d}', '\u{ad}', '*', '?', '"', '<', '|', '`', ':']
+        {
+            assert!(!file_name_char_ok(c), "{c:?}");
+        }
+        assert!(ALPHABETIC_NON_LETTERS.len() % 2 == 0);
+        assert!(ALPHABETIC_NON_LETTERS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn folding_like_strings_equal_fold() {
+        let same = |a: &str, b: &str| fold(a) == fold(b);
+        assert!(same("Go.MOD", "go.mod"));
+        assert!(same("ſ", "S") && same("ſ", "s"));
+        assert!(same("ς", "Σ") && same("σ", "ς"));
+        assert!(same("\u{212a}", "k"));
+        assert!(same("\u{212b}", "å"));
+        assert!(same("ǅ", "Ǆ") && same("ǆ", "ǅ"));
+        assert!(same("µ", "Μ"));
+        assert!(!same("ß", "ss"));
+        assert!(!same("ı", "i") && !same("İ", "i") && !same("ı", "I"));
+        assert!(!same("ﬀ", "ff"));
+    }
+
+    #[test]
+    fn collisions_like_go() {
+        let mut c = Collisions::default();
+        assert!(c.check("a/b/c.go", false).is_ok());
+        assert!(c.check("a/b", true).is_ok()); // an explicit entry for an implied directory
+        assert!(c.check("a/d.go", false).is_ok());
+        assert!(c.check("a/b/c.go", false).unwrap_err().contains("multiple entries"));
+        assert!(c.check("A/x.go", false).unwrap_err().contains("collision"));
+        assert!(c.check("a/d.go/e", false).unwrap_err().contains("both a file and a directory"));
+        assert!(c.check("a", false).unwrap_err().contains("both a file and a directory"));
+    }
+
+    #[test]
+    fn printable_is_one_line() {
+        assert_eq!(printable(b"a\nb\0c\xffd\\e"), "a\\nb\\u{0}c\\xffd\\e");
+        let e = ZipError { module: "m".into(), version: "v".into(), entry: Some("x\\ny".into()), rule: "r\nr".into() };
+        assert_eq!(e.to_string(), "m@v: x\\ny: r\\nr");
+    }
+
+    #[test]
+    fn reader_never_reads_past_the_end() {
+        let mut r = Reader::new(&[1, 2, 3]);
+        assert_eq!(r.u16(), Some(0x0201));
+        assert_eq!(r.u16(), None);
+        assert_eq!(r.bytes(usize::MAX), None);
+        assert_eq!(range(&[0; 4], u64::MAX, 2), None);
+        assert_eq!(range(&[0; 4], 2, u64::MAX), None);
+        assert_eq!(range(&[0; 4], 2, 2), Some(&[0u8, 0][..]));
+    }
+}

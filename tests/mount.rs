@@ -110,7 +110,25 @@ fn mount_matches_go_mod_download_byte_for_byte() {
     let app = app_copy(tmp.path());
     let url = format!("file://{}", proxy().display());
     let go = Go::new(&go_old(), &native, &tmp.path().join("gocache"), &url);
-    go.run(&app, &["mod", "download", "all"]);
+    // Every module of the store: zip-backed ones with their trees, go.mod-only ones
+    // with their .mod and .info.
+    let out = modcachefs(&["--store", &store.to_string_lossy(), "ls", "--json"]);
+    let mut download = vec!["mod".to_string(), "download".to_string()];
+    let mut list = vec!["list".to_string(), "-m".to_string(), "-json".to_string()];
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let f = |k: &str| l.split(&format!("\"{k}\":\"")).nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+        let mv = format!("{}@{}", f("path"), f("version"));
+        if l.contains("zip_size") {
+            download.push(mv);
+        } else {
+            // go.mod-only: `go list -m` fetches just the .info and .mod.
+            list.push(mv);
+        }
+    }
+    for args in [download, list] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        go.run(&app, &args);
+    }
     let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
 
     // What go made: drop its bookkeeping (locks, sumdb, the cache lock), which a
