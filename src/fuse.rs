@@ -366,6 +366,8 @@ impl Filesystem for Adapter {
 pub struct MountConfig {
     pub allow_other: bool,
     pub workers: usize,
+    /// Shown as the mount's source in the mount table (the store directory).
+    pub source: String,
 }
 
 /// Is `p` the mountpoint of a FUSE filesystem whose daemon is gone
@@ -374,27 +376,84 @@ fn is_stale_mount(p: &Path) -> bool {
     matches!(std::fs::metadata(p), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
 }
 
+/// One line of /proc/self/mountinfo.
+#[derive(Debug, Clone)]
+pub struct MountEntry {
+    pub mountpoint: PathBuf,
+    pub fstype: String,
+    pub source: String,
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    // Spaces, tabs, newlines and backslashes are written as \ooo octal escapes.
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Everything mounted, as this process sees it.
+pub fn mount_table() -> Vec<MountEntry> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let dash = f.iter().position(|x| *x == "-")?;
+            Some(MountEntry {
+                mountpoint: PathBuf::from(unescape_mountinfo(f.get(4)?)),
+                fstype: f.get(dash + 1)?.to_string(),
+                source: unescape_mountinfo(f.get(dash + 2)?),
+            })
+        })
+        .collect()
+}
+
+/// The modcachefs mounts (type `fuse.modcachefs`).
+pub fn modcachefs_mounts() -> Vec<MountEntry> {
+    mount_table().into_iter().filter(|m| m.fstype == "fuse.modcachefs").collect()
+}
+
 fn is_mountpoint(p: &Path) -> bool {
     let Ok(canon) = p.canonicalize() else { return false };
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
-    // Field 5 of mountinfo is the mount point, with spaces escaped as \040.
-    let want = canon.to_string_lossy().replace(' ', "\\040");
-    info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+    mount_table().iter().any(|m| m.mountpoint == canon)
 }
 
 /// Detaches whatever is mounted at `p` (lazily, so open files do not block it).
 pub fn force_unmount(p: &Path) -> std::io::Result<()> {
+    unmount(p, true)
+}
+
+/// Unmounts `p`: directly when privileged, else through the setuid fusermount3
+/// (which lets users undo their own FUSE mounts). `lazy` detaches even if busy.
+pub fn unmount(p: &Path, lazy: bool) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(p.as_os_str().as_bytes())?;
-    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+    if unsafe { libc::umount2(c.as_ptr(), if lazy { libc::MNT_DETACH } else { 0 }) } == 0 {
         return Ok(());
     }
-    // Not root: the setuid helper can undo the user's own FUSE mounts.
-    let status = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(p).status()?;
+    let direct = std::io::Error::last_os_error();
+    if direct.raw_os_error() == Some(libc::EBUSY) {
+        return Err(std::io::Error::other("busy (files are open); use --lazy to detach anyway"));
+    }
+    let mut cmd = std::process::Command::new("fusermount3");
+    cmd.arg("-u");
+    if lazy {
+        cmd.arg("-z");
+    }
+    let status = cmd.arg(p).status()?;
     if status.success() {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("fusermount3 -u -z {} failed", p.display())))
+        Err(std::io::Error::other(format!("umount: {direct}; fusermount3 -u {} failed too", p.display())))
     }
 }
 
@@ -412,7 +471,7 @@ fn block_signals() -> libc::sigset_t {
 
 /// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM/SIGHUP or an
 /// external unmount. SIGUSR1 logs the counters.
-pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig) -> Result<()> {
+pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::daemon::Ready) -> Result<()> {
     let mp = PathBuf::from(mountpoint);
     if is_stale_mount(&mp) {
         log::warn!("{}: a stale mount (its daemon died) is in the way; detaching it", mp.display());
@@ -436,8 +495,16 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig) -> Result<()> {
     let stats = fs.content.stats.clone();
     let adapter = Adapter::new(fs.clone(), cfg.workers).map_err(|e| Error::io("worker threads", e))?;
     let mut options = vec![
-        MountOption::FSName("modcachefs".into()),
-        MountOption::Subtype("modcachefs".into()),
+        // The source column of the mount table: the store, unless its path would
+        // break the comma-separated option string.
+        MountOption::FSName(if cfg.source.contains([',', ' ', '\t', '\n']) || cfg.source.is_empty() {
+            "modcachefs".into()
+        } else {
+            cfg.source.clone()
+        }),
+        // As a kernel option (not fuser's Subtype, which only fusermount sees) so
+        // the mount table says `fuse.modcachefs` however we mounted.
+        MountOption::CUSTOM("subtype=modcachefs".into()),
         MountOption::RO,
         MountOption::NoDev,
         MountOption::NoSuid,
@@ -469,6 +536,7 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig) -> Result<()> {
             r
         })
         .map_err(|e| Error::io("fuse thread", e))?;
+    ready.ok();
     log::info!(
         "serving {} modules at {} (stats: modcachefs stats {})",
         fs.content.modules.len(),

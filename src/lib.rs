@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod content;
+pub mod daemon;
 pub mod error;
 pub mod fs;
 pub mod fsck;

@@ -2,7 +2,7 @@
 //! the library (store, import, fsck, fs).
 
 use clap::{Args, Parser, Subcommand};
-use modcachefs::{content, error::Error, fs, fsck, fuse, gosum, import, json, logger, stats, store};
+use modcachefs::{content, daemon, error::Error, fs, fsck, fuse, gosum, import, json, logger, stats, store};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +40,57 @@ enum Cmd {
     Mount(MountArgs),
     /// Print the counters of a running mount
     Stats(StatsArgs),
+    /// Print the environment that points Go at a mount: eval "$(modcachefs env /mnt/gomod)"
+    Env(EnvArgs),
+    /// Unmount a modcachefs mount (the daemon then exits)
+    Umount(UmountArgs),
+    /// List modcachefs mounts, their stores and counters
+    Status(StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args)]
+struct EnvArgs {
+    /// The mountpoint of a modcachefs mount
+    mountpoint: PathBuf,
+    /// Use the mount as a GOPROXY for your own writable module cache instead of as the cache
+    #[arg(long)]
+    proxy: bool,
+    /// Shell syntax
+    #[arg(long, value_enum, default_value = "sh")]
+    shell: EnvShell,
+    /// Print a JSON object instead
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EnvShell {
+    Sh,
+    Fish,
+}
+
+#[derive(Args)]
+struct UmountArgs {
+    mountpoint: PathBuf,
+    /// Detach now even if files are open (they keep working until closed)
+    #[arg(long)]
+    lazy: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Only this mount
+    mountpoint: Option<PathBuf>,
+    /// JSON lines, one per mount
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    shell: clap_complete::Shell,
 }
 
 #[derive(Args)]
@@ -61,6 +112,15 @@ struct MountArgs {
     /// Threads that open and extract files
     #[arg(long, value_name = "N", default_value_t = 4)]
     workers: usize,
+    /// Go to the background once the mount answers (logs go to --log-file)
+    #[arg(long)]
+    daemon: bool,
+    /// With --daemon: write the daemon's pid here
+    #[arg(long, value_name = "FILE")]
+    pidfile: Option<PathBuf>,
+    /// With --daemon: append logs here [default: beside the stats socket, see `status`]
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -134,7 +194,17 @@ const EXIT_PARTIAL: u8 = 1;
 const EXIT_FATAL: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // mount(8) and fstab call us as `mount.fuse.modcachefs STORE DIR -o OPTS`.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = match daemon::helper_args(&args) {
+        Some(Ok(translated)) => translated,
+        Some(Err(e)) => {
+            eprintln!("modcachefs: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+        None => args,
+    };
+    let cli = Cli::parse_from(args);
     logger::init(if cli.quiet { -1 } else { cli.verbose as i32 });
     let store_dir = cli.store.clone().unwrap_or_else(store::default_dir);
     let res = match cli.cmd {
@@ -143,6 +213,18 @@ fn main() -> ExitCode {
         Cmd::Verify(a) => cmd_verify(&store_dir, a),
         Cmd::Mount(a) => cmd_mount(&store_dir, a),
         Cmd::Stats(a) => cmd_stats(a),
+        Cmd::Env(a) => cmd_env(a),
+        Cmd::Umount(a) => cmd_umount(a),
+        Cmd::Status(a) => cmd_status(a),
+        Cmd::Completions(a) => {
+            clap_complete::generate(
+                a.shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "modcachefs",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     };
     match res {
         Ok(code) => ExitCode::from(code),
@@ -330,6 +412,26 @@ fn collect_go_sums(paths: &[PathBuf]) -> Result<Vec<store::Sum>, Error> {
 }
 
 fn cmd_mount(store_dir: &std::path::Path, a: MountArgs) -> Result<u8, Error> {
+    let mut ready = daemon::Ready::none();
+    if a.daemon {
+        // Fork before any thread exists; the parent returns once the mount answers.
+        let log = a.log_file.clone().unwrap_or_else(|| daemon::default_log(&a.mountpoint));
+        match daemon::daemonize(&log, a.pidfile.as_deref())? {
+            None => return Ok(0),
+            Some(r) => ready = r,
+        }
+    }
+    let res = mount_and_serve(store_dir, &a, &mut ready);
+    if let Err(e) = &res {
+        ready.failed(&e.to_string());
+    }
+    if let Some(p) = &a.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    res
+}
+
+fn mount_and_serve(store_dir: &std::path::Path, a: &MountArgs, ready: &mut daemon::Ready) -> Result<u8, Error> {
     let t0 = Instant::now();
     let st = store::Store::open_ro(store_dir)?;
     let sums = collect_go_sums(&a.go_sum)?;
@@ -339,8 +441,105 @@ fn cmd_mount(store_dir: &std::path::Path, a: MountArgs) -> Result<u8, Error> {
     let mut fs = fs::Fs::new(content);
     fs.set_store_hint(&format!(" --store {}", store_dir.display()));
     log::info!("store {} opened in {:.1} ms", store_dir.display(), t0.elapsed().as_secs_f64() * 1e3);
-    let cfg = fuse::MountConfig { allow_other: a.allow_other, workers: a.workers };
-    fuse::serve(fs, &a.mountpoint, &cfg)?;
+    let source = store_dir.canonicalize().unwrap_or_else(|_| store_dir.to_path_buf());
+    let cfg = fuse::MountConfig {
+        allow_other: a.allow_other,
+        workers: a.workers,
+        source: source.to_string_lossy().into_owned(),
+    };
+    fuse::serve(fs, &a.mountpoint, &cfg, ready)?;
+    Ok(0)
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn cmd_env(a: EnvArgs) -> Result<u8, Error> {
+    let mnt = a.mountpoint.canonicalize().map_err(|e| Error::io(&a.mountpoint, e))?;
+    if !fuse::modcachefs_mounts().iter().any(|m| m.mountpoint == mnt) {
+        eprintln!("modcachefs: warning: {} is not a modcachefs mount (yet)", mnt.display());
+    }
+    let mnt = mnt.to_string_lossy().into_owned();
+    let mut vars: Vec<(&str, String)> = Vec::new();
+    if a.proxy {
+        vars.push(("GOPROXY", format!("file://{mnt}/cache/download")));
+    } else {
+        vars.push(("GOMODCACHE", mnt.clone()));
+        vars.push(("GOPROXY", "off".into()));
+    }
+    // Offline: the checksum database is unreachable; the mount verified every module.
+    vars.push(("GOSUMDB", "off".into()));
+    vars.push(("GOFLAGS", "-mod=mod".into()));
+    // Go >= 1.21 would otherwise try to download a toolchain into the cache.
+    vars.push(("GOTOOLCHAIN", "local".into()));
+    if a.json {
+        let fields: Vec<String> = vars.iter().map(|(k, v)| format!("{}:{}", json::quote(k), json::quote(v))).collect();
+        println!("{{{}}}", fields.join(","));
+    } else {
+        for (k, v) in vars {
+            match a.shell {
+                EnvShell::Sh => println!("export {k}={}", shell_quote(&v)),
+                EnvShell::Fish => println!("set -gx {k} {};", shell_quote(&v)),
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn cmd_umount(a: UmountArgs) -> Result<u8, Error> {
+    let mnt = a.mountpoint.canonicalize().map_err(|e| Error::io(&a.mountpoint, e))?;
+    if !fuse::modcachefs_mounts().iter().any(|m| m.mountpoint == mnt) {
+        return Err(Error::Invalid(format!("{}: not a modcachefs mount", mnt.display())));
+    }
+    fuse::unmount(&mnt, a.lazy).map_err(|e| Error::Invalid(format!("{}: cannot unmount: {e}", mnt.display())))?;
+    Ok(0)
+}
+
+fn cmd_status(a: StatusArgs) -> Result<u8, Error> {
+    let want = match &a.mountpoint {
+        Some(p) => Some(p.canonicalize().map_err(|e| Error::io(p, e))?),
+        None => None,
+    };
+    let mounts: Vec<_> =
+        fuse::modcachefs_mounts().into_iter().filter(|m| want.as_ref().is_none_or(|w| *w == m.mountpoint)).collect();
+    if let Some(w) = &want {
+        if mounts.is_empty() {
+            return Err(Error::Invalid(format!("{}: not a modcachefs mount", w.display())));
+        }
+    }
+    for m in &mounts {
+        let counters = stats::fetch(&m.mountpoint).ok();
+        if a.json {
+            println!(
+                "{{\"mountpoint\":{},\"store\":{},\"responding\":{},\"stats\":{}}}",
+                json::quote(&m.mountpoint.to_string_lossy()),
+                json::quote(&m.source),
+                counters.is_some(),
+                counters.clone().unwrap_or_else(|| "null".into())
+            );
+        } else {
+            let get = |k: &str| {
+                counters
+                    .as_deref()
+                    .and_then(json::object_members)
+                    .and_then(|f| f.into_iter().find(|(n, _)| n == k).map(|(_, v)| v))
+                    .unwrap_or_else(|| "?".into())
+            };
+            println!(
+                "{}  store {}  {}  modules extracted {}  cache {} bytes  log {}",
+                m.mountpoint.display(),
+                m.source,
+                if counters.is_some() { "responding" } else { "NOT RESPONDING" },
+                get("modules_extracted"),
+                get("cache_bytes"),
+                daemon::default_log(&m.mountpoint).display()
+            );
+        }
+    }
+    if mounts.is_empty() && !a.json {
+        println!("no modcachefs mounts");
+    }
     Ok(0)
 }
 
