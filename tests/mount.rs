@@ -210,6 +210,25 @@ fn read_only_and_missing_module_logged() {
     use std::os::unix::fs::PermissionsExt;
     erofs(std::fs::set_permissions(&some_mod, std::fs::Permissions::from_mode(0o644)), "chmod");
 
+    // cmd/go reads .ziphash under a shared flock; statfs answers (df works).
+    let zh = some_mod.with_extension("ziphash");
+    let f = std::fs::File::open(&zh).unwrap();
+    use std::os::fd::AsRawFd;
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH) }, 0, "flock on .ziphash");
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) }, 0);
+    drop(f);
+    let mut sfs: libc::statvfs = unsafe { std::mem::zeroed() };
+    let c = std::ffi::CString::new(root.to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut sfs) }, 0);
+    assert!(sfs.f_blocks > 0 && sfs.f_files > 1000, "statfs reports the store's size and file count");
+    assert!(sfs.f_flag & libc::ST_RDONLY != 0, "mounted read-only");
+
+    // SIGUSR1 logs the counters without disturbing the mount.
+    unsafe { libc::kill(m.pid() as i32, libc::SIGUSR1) };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(m.log_text().contains("counters:"), "SIGUSR1 logs the counters:\n{}", m.log_text());
+    assert!(root.join("cache/download").is_dir(), "still serving after SIGUSR1");
+
     // A module the store lacks, probed the way cmd/go does.
     assert!(!root.join("cache/download/github.com/google/uuid/@v/v9.9.9.mod").exists());
     assert!(!root.join("github.com/google/uuid@v9.9.9").exists());

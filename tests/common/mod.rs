@@ -3,6 +3,8 @@
 //! always unmounted, even when a test fails.
 #![allow(dead_code)]
 
+pub mod zipgen;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -194,6 +196,10 @@ impl Mount {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("{} did not come up within 20 s:\n{}", self.dir.display(), self.log_text());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub fn log_text(&self) -> String {
