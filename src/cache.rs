@@ -1,74 +1,78 @@
-//! A least-recently-used cache of extracted, verified file contents, bounded in
-//! bytes. Values are `Arc`s: an evicted file stays alive for readers that still
-//! hold it and is freed when the last one lets go.
+//! A least-recently-used cache bounded in bytes. Values are shared handles
+//! (`Arc`s): an evicted value stays alive for readers that still hold it and is
+//! freed when the last one lets go.
 
-use crate::stats::Stats;
 use lru::LruCache;
 use std::hash::Hash;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 
-pub struct ByteLru<K: Hash + Eq> {
-    map: LruCache<K, Arc<[u8]>>,
+pub struct ByteLru<K: Hash + Eq, V: Clone> {
+    map: LruCache<K, (V, u64)>,
     bytes: u64,
     capacity: u64,
 }
 
-impl<K: Hash + Eq> ByteLru<K> {
+impl<K: Hash + Eq, V: Clone> ByteLru<K, V> {
     pub fn new(capacity: u64) -> Self {
         ByteLru { map: LruCache::unbounded(), bytes: 0, capacity }
     }
 
-    pub fn capacity(&self) -> u64 {
-        self.capacity
+    pub fn get(&mut self, k: &K) -> Option<V> {
+        self.map.get(k).map(|(v, _)| v.clone())
     }
 
-    pub fn get(&mut self, k: &K) -> Option<Arc<[u8]>> {
-        self.map.get(k).cloned()
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
-    /// Inserts, evicting the least recently used entries to stay within capacity.
-    /// A value larger than the whole capacity is not kept.
-    pub fn insert(&mut self, k: K, v: Arc<[u8]>, stats: &Stats) {
-        let len = v.len() as u64;
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Inserts a value that accounts for `len` bytes, evicting the least recently
+    /// used entries to stay within capacity; returns how many were evicted. A value
+    /// larger than the whole capacity is not kept.
+    pub fn insert(&mut self, k: K, v: V, len: u64) -> u64 {
         if len > self.capacity {
-            return;
+            return 0;
         }
-        if let Some(old) = self.map.put(k, v) {
-            self.bytes -= old.len() as u64;
+        if let Some((_, old)) = self.map.put(k, (v, len)) {
+            self.bytes -= old;
         }
         self.bytes += len;
+        let mut evicted = 0;
         while self.bytes > self.capacity {
             match self.map.pop_lru() {
-                Some((_, old)) => {
-                    self.bytes -= old.len() as u64;
-                    stats.cache_evictions.fetch_add(1, Relaxed);
+                Some((_, (_, old))) => {
+                    self.bytes -= old;
+                    evicted += 1;
                 }
                 None => break,
             }
         }
-        stats.cache_bytes.store(self.bytes, Relaxed);
-        stats.cache_files.store(self.map.len() as u64, Relaxed);
+        evicted
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn stays_within_capacity() {
-        let stats = Stats::default();
-        let mut c = ByteLru::new(10);
-        c.insert(1, Arc::from(&b"aaaa"[..]), &stats);
-        c.insert(2, Arc::from(&b"bbbb"[..]), &stats);
+        let mut c: ByteLru<u32, Arc<[u8]>> = ByteLru::new(10);
+        assert_eq!(c.insert(1, Arc::from(&b"aaaa"[..]), 4), 0);
+        c.insert(2, Arc::from(&b"bbbb"[..]), 4);
         assert!(c.get(&1).is_some()); // 1 is now most recent
-        c.insert(3, Arc::from(&b"cccc"[..]), &stats);
+        assert_eq!(c.insert(3, Arc::from(&b"cccc"[..]), 4), 1);
         assert!(c.get(&2).is_none(), "least recently used goes first");
         assert!(c.get(&1).is_some() && c.get(&3).is_some());
-        c.insert(4, Arc::from(&[0u8; 11][..]), &stats);
+        assert_eq!(c.insert(4, Arc::from(&[0u8; 11][..]), 11), 0);
         assert!(c.get(&4).is_none(), "larger than the cache: not kept");
-        assert_eq!(stats.cache_bytes.load(Relaxed), 8);
-        assert_eq!(stats.cache_evictions.load(Relaxed), 1);
+        assert_eq!((c.bytes(), c.len()), (8, 2));
     }
 }

@@ -23,8 +23,10 @@ use crate::zipfmt::{self, Entry};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 #[derive(Debug, Clone)]
@@ -34,6 +36,10 @@ pub struct Options {
     pub verify: bool,
     /// Bytes of extracted file contents kept in memory.
     pub cache_size: u64,
+    /// Where large files are extracted to (as unlinked files), and how many bytes
+    /// of them to keep.
+    pub spill_dir: PathBuf,
+    pub spill_size: u64,
 }
 
 /// The hashes a module must have, or why it is refused outright.
@@ -68,10 +74,21 @@ pub struct Content {
     pub modules: Arc<Vec<Module>>,
     trust: Vec<Trust>,
     states: Vec<ModState>,
-    cache: Mutex<ByteLru<(u32, u32)>>,
+    cache: Mutex<ByteLru<(u32, u32), Bytes>>,
+    /// Bytes inserted since the heap was last trimmed.
+    churn: std::sync::atomic::AtomicU64,
+    /// Large files, extracted to unlinked files in the spill directory.
+    spilled: Mutex<ByteLru<(u32, u32), Arc<File>>>,
+    /// Striped locks so that one file is extracted by one thread at a time even
+    /// when several handles want it at once.
+    extracting: Vec<Mutex<()>>,
     pub stats: Arc<Stats>,
     opts: Options,
 }
+
+/// Extracted file contents, shared between the cache and open files. (A Vec, not
+/// `Arc<[u8]>`, so extraction's buffer is kept as is instead of copied.)
+pub type Bytes = Arc<Vec<u8>>;
 
 fn label(m: &Module) -> String {
     format!("{}@{}", m.path, m.version)
@@ -133,6 +150,9 @@ impl Content {
             trust,
             states,
             cache: Mutex::new(ByteLru::new(opts.cache_size)),
+            spilled: Mutex::new(ByteLru::new(opts.spill_size)),
+            churn: Default::default(),
+            extracting: (0..64).map(|_| Mutex::new(())).collect(),
             stats,
             opts,
         })
@@ -235,17 +255,26 @@ impl Content {
         if got != zi.blob {
             return Err(fail(format!("zip blob is corrupt: its sha256 is {got}, expected {}", zi.blob)));
         }
-        // Keep the files of modules that fit comfortably: they are about to be read.
+        // Keep the small files of modules that fit comfortably: they are about to be read.
         let keep = zi.tree_size <= self.opts.cache_size / 4;
         let mut digests = Vec::with_capacity(entries.len());
         let mut named = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            let data = zipfmt::read_entry(&zip, e).map_err(|err| fail(format!("cannot extract: {err}")))?;
-            let d = hash::sha256(&data);
+            // Streamed: a large file never sits in memory whole just to be hashed.
+            let mut h = Sha256::new();
+            let mut data = if keep && !self.is_large(e) { Some(Vec::with_capacity(e.size as usize)) } else { None };
+            zipfmt::stream_entry(&zip, e, &mut |chunk| {
+                h.update(chunk);
+                if let Some(d) = data.as_mut() {
+                    d.extend_from_slice(chunk);
+                }
+            })
+            .map_err(|err| fail(format!("cannot extract: {err}")))?;
+            let d: [u8; 32] = h.finalize().into();
             digests.push(d);
             named.push((format!("{}@{}/{}", module.path, module.version, e.name), d));
-            if keep {
-                self.cache_put((m, i as u32), data.into());
+            if let Some(data) = data {
+                self.cache_put((m, i as u32), Arc::new(data));
             }
         }
         let got = hash::hash1(&named);
@@ -256,28 +285,58 @@ impl Content {
         Ok(Verified { zip, digests })
     }
 
-    fn cache_put(&self, k: (u32, u32), v: Arc<[u8]>) {
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(k, v, &self.stats);
+    /// Files over a sixteenth of the memory cache are served from the spill directory
+    /// instead, so one large file cannot push the daemon past its memory bound.
+    pub fn is_large(&self, e: &Entry) -> bool {
+        e.size > self.opts.cache_size / 16
+    }
+
+    fn cache_put(&self, k: (u32, u32), v: Bytes) {
+        let n = v.len() as u64;
+        let evicted = match self.cache.lock() {
+            Ok(mut c) => {
+                let evicted = c.insert(k, v, n);
+                self.stats.cache_bytes.store(c.bytes(), Relaxed);
+                self.stats.cache_files.store(c.len() as u64, Relaxed);
+                evicted
+            }
+            Err(_) => return,
+        };
+        if evicted > 0 {
+            stats::add(&self.stats.cache_evictions, evicted);
+            // Evicted files leave holes all over the heap that glibc keeps mapped.
+            // Hand whole free pages back every quarter cache's worth of churn, so RSS
+            // tracks the cache's real contents.
+            let churn = self.churn.fetch_add(n, Relaxed) + n;
+            if churn >= self.opts.cache_size / 4 {
+                self.churn.store(0, Relaxed);
+                unsafe { libc::malloc_trim(0) };
+            }
         }
     }
 
-    /// The contents of one file of a module tree.
-    pub fn file(&self, m: u32, e: u32) -> Result<Arc<[u8]>> {
-        let v = self.verified(m)?;
-        if let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&(m, e))) {
-            stats::inc(&self.stats.cache_hits);
-            return Ok(hit);
-        }
-        stats::inc(&self.stats.cache_misses);
+    fn cached(&self, k: (u32, u32)) -> Option<Bytes> {
+        self.cache.lock().ok().and_then(|mut c| c.get(&k))
+    }
+
+    fn entry(&self, m: u32, e: u32) -> Result<(Arc<[Entry]>, &Module)> {
         let entries = self.entries(m)?;
         let module = self.module(m)?;
-        let entry =
-            entries.get(e as usize).ok_or_else(|| Error::Invalid(format!("{}: no entry #{e}", label(module))))?;
-        let data = zipfmt::read_entry(&v.zip, entry)
-            .map_err(|err| Error::Invalid(format!("{}: {}: cannot extract: {err}", label(module), entry.name)))?;
-        if let Some(want) = v.digests.get(e as usize) {
-            if hash::sha256(&data) != *want {
+        if entries.get(e as usize).is_none() {
+            return Err(Error::Invalid(format!("{}: no entry #{e}", label(module))));
+        }
+        Ok((entries, module))
+    }
+
+    fn extraction_lock(&self, m: u32, e: u32) -> Result<std::sync::MutexGuard<'_, ()>> {
+        let stripe = (m as usize).wrapping_mul(31).wrapping_add(e as usize) % self.extracting.len();
+        self.extracting[stripe].lock().map_err(|_| Error::Invalid("lock poisoned".into()))
+    }
+
+    /// Refuses bytes that differ from what verification saw (the blob changed since).
+    fn check_digest(&self, v: &Verified, module: &Module, e: u32, entry: &Entry, got: [u8; 32]) -> Result<()> {
+        match v.digests.get(e as usize) {
+            Some(want) if *want != got => {
                 let why = format!(
                     "{}: {} changed since the module was verified (zip blob modified?); refusing to serve it",
                     label(module),
@@ -285,12 +344,75 @@ impl Content {
                 );
                 log::error!("{why}");
                 stats::inc(&self.stats.verifications_failed);
-                return Err(Error::Invalid(why));
+                Err(Error::Invalid(why))
             }
+            _ => Ok(()),
         }
-        let data: Arc<[u8]> = data.into();
+    }
+
+    /// The contents of one (not large) file of a module tree, from the memory cache.
+    pub fn file(&self, m: u32, e: u32) -> Result<Bytes> {
+        let v = self.verified(m)?;
+        if let Some(hit) = self.cached((m, e)) {
+            stats::inc(&self.stats.cache_hits);
+            return Ok(hit);
+        }
+        let _one_at_a_time = self.extraction_lock(m, e)?;
+        if let Some(hit) = self.cached((m, e)) {
+            stats::inc(&self.stats.cache_hits);
+            return Ok(hit);
+        }
+        stats::inc(&self.stats.cache_misses);
+        let (entries, module) = self.entry(m, e)?;
+        let entry = &entries[e as usize];
+        let data = zipfmt::read_entry(&v.zip, entry)
+            .map_err(|err| Error::Invalid(format!("{}: {}: cannot extract: {err}", label(module), entry.name)))?;
+        self.check_digest(&v, module, e, entry, hash::sha256(&data))?;
+        let data: Bytes = Arc::new(data);
         self.cache_put((m, e), data.clone());
         Ok(data)
+    }
+
+    /// A large file of a module tree, extracted once into an unlinked file in the
+    /// spill directory; readers pread from it, so it costs no daemon memory.
+    pub fn large_file(&self, m: u32, e: u32) -> Result<Arc<File>> {
+        let v = self.verified(m)?;
+        let lookup = || self.spilled.lock().ok().and_then(|mut c| c.get(&(m, e)));
+        if let Some(f) = lookup() {
+            stats::inc(&self.stats.cache_hits);
+            return Ok(f);
+        }
+        let _one_at_a_time = self.extraction_lock(m, e)?;
+        if let Some(f) = lookup() {
+            stats::inc(&self.stats.cache_hits);
+            return Ok(f);
+        }
+        stats::inc(&self.stats.cache_misses);
+        let (entries, module) = self.entry(m, e)?;
+        let entry = &entries[e as usize];
+        let io_err = |what: &str, err: std::io::Error| {
+            Error::Invalid(format!("{}: {}: {what}: {err}", label(module), entry.name))
+        };
+        let mut out = spill_file(&self.opts.spill_dir)
+            .map_err(|err| io_err(&format!("cannot create a file in {}", self.opts.spill_dir.display()), err))?;
+        let mut h = Sha256::new();
+        let mut write_err = None;
+        zipfmt::stream_entry(&v.zip, entry, &mut |chunk| {
+            h.update(chunk);
+            if write_err.is_none() {
+                write_err = out.write_all(chunk).err();
+            }
+        })
+        .map_err(|err| io_err("cannot extract", err))?;
+        if let Some(err) = write_err {
+            return Err(io_err("cannot write to the spill directory", err));
+        }
+        self.check_digest(&v, module, e, entry, h.finalize().into())?;
+        let f = Arc::new(out);
+        if let Ok(mut c) = self.spilled.lock() {
+            stats::add(&self.stats.cache_evictions, c.insert((m, e), f.clone(), entry.size));
+        }
+        Ok(f)
     }
 
     /// `<v>.mod`, checked against its trusted `/go.mod` hash on every open (it is small).
@@ -329,14 +451,40 @@ impl Content {
 
     /// Reads from the verified zip blob (served as `<v>.zip`).
     pub fn read_zip(&self, v: &Verified, offset: u64, size: u32) -> Result<Vec<u8>> {
-        let len = v.zip.metadata().map_err(|e| Error::io("zip blob", e))?.len();
-        let end = len.min(offset.saturating_add(size as u64));
-        if offset >= end {
-            return Ok(Vec::new());
+        pread(&v.zip, offset, size).map_err(|e| Error::io("zip blob", e))
+    }
+}
+
+/// Up to `size` bytes of `f` from `offset` (fewer at the end of the file).
+pub fn pread(f: &File, offset: u64, size: u32) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; size as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], offset + got as u64)? {
+            0 => break,
+            n => got += n,
         }
-        let mut buf = vec![0u8; (end - offset) as usize];
-        v.zip.read_exact_at(&mut buf, offset).map_err(|e| Error::io("zip blob", e))?;
-        Ok(buf)
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// A file in `dir` that has no name: gone when its last descriptor closes, so a
+/// crash leaves nothing behind.
+pub fn spill_file(dir: &std::path::Path) -> std::io::Result<File> {
+    let tmpfile = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_TMPFILE).open(dir);
+    match tmpfile {
+        Ok(f) => Ok(f),
+        // Filesystems without O_TMPFILE: create, then unlink at once.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)) => {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = dir.join(format!(".modcachefs-{}-{n}", std::process::id()));
+            let f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&p)?;
+            std::fs::remove_file(&p)?;
+            Ok(f)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -2,7 +2,7 @@
 //! testable without mounting. A miss is `Ok(None)` (ENOENT, and not a failure);
 //! `Err` is a real failure (EIO, and one log line naming the module).
 
-use crate::content::{Content, Verified};
+use crate::content::{Bytes, Content, Verified};
 use crate::error::{Error, Result};
 use crate::modpath;
 use crate::namespace::{Kind, Namespace, ROOT};
@@ -38,21 +38,45 @@ pub struct DirEntry {
 /// What an open file reads from.
 #[derive(Clone)]
 pub enum Handle {
-    Bytes(Arc<[u8]>),
+    Bytes(Bytes),
     /// A file of a module tree. The module is verified at open; the file itself is
     /// extracted on the first read only, because with keep-cache the kernel often
     /// already holds every page and never reads.
-    File(u32, u32, Arc<OnceLock<Arc<[u8]>>>),
+    File(u32, u32, Arc<FileSlot>),
+    /// A large file of a module tree, extracted to the spill directory.
+    Disk(Arc<std::fs::File>),
     Zip(Arc<Verified>),
 }
 
+/// The extracted bytes of an open module file, filled once. The kernel sends
+/// several reads of one file at a time (readahead); they must not each extract it.
+#[derive(Default)]
+pub struct FileSlot {
+    data: OnceLock<Bytes>,
+    filling: Mutex<()>,
+}
+
+impl FileSlot {
+    fn get(&self, content: &Content, m: u32, e: u32) -> Result<Bytes> {
+        if let Some(d) = self.data.get() {
+            return Ok(d.clone());
+        }
+        let _one_at_a_time = self.filling.lock().map_err(|_| lock_err())?;
+        if let Some(d) = self.data.get() {
+            return Ok(d.clone());
+        }
+        let d = content.file(m, e)?;
+        Ok(self.data.get_or_init(|| d).clone())
+    }
+}
+
 impl Handle {
-    /// The bytes, if they are already in memory.
+    /// The bytes, if they are already in memory (never blocks).
     pub fn ready(&self) -> Option<&[u8]> {
         match self {
             Handle::Bytes(b) => Some(b),
-            Handle::File(_, _, once) => once.get().map(|b| &b[..]),
-            Handle::Zip(_) => None,
+            Handle::File(_, _, slot) => slot.data.get().map(|b| &b[..]),
+            Handle::Disk(_) | Handle::Zip(_) => None,
         }
     }
 }
@@ -111,25 +135,22 @@ impl Fs {
     fn ensure_loaded(&self, ino: u64) -> Result<()> {
         let module = {
             let ns = self.ns.read().map_err(|_| lock_err())?;
-            match ns.get(ino) {
-                Some(n) if !n.loaded => match n.kind {
-                    Kind::ModuleRoot(m) => m,
-                    _ => return Ok(()),
-                },
+            match ns.kind(ino) {
+                Some(Kind::ModuleRoot(m)) if !ns.is_loaded(ino) => m,
                 _ => return Ok(()),
             }
         };
         let entries = self.content.entries(module)?;
-        self.ns.write().map_err(|_| lock_err())?.load_module(ino, module, &entries);
+        self.ns.write().map_err(|_| lock_err())?.load_module(ino, module, entries);
         Ok(())
     }
 
     fn attr_of(&self, ns: &Namespace, ino: u64) -> Result<Option<Attr>> {
-        let Some(n) = ns.get(ino) else { return Ok(None) };
+        let Some(kind) = ns.kind(ino) else { return Ok(None) };
         let module_time = |m: u32| self.mtimes.get(m as usize).copied().unwrap_or(BASE_TIME);
         let modules = &self.content.modules;
         let m_of = |m: u32| modules.get(m as usize).ok_or_else(|| Error::Invalid(format!("no module #{m}")));
-        let (size, secs) = match n.kind {
+        let (size, secs) = match kind {
             Kind::Dir => (4096, BASE_TIME),
             Kind::ModuleRoot(m) | Kind::ModuleDir(m) => (4096, module_time(m)),
             Kind::ModuleFile(m, e) => {
@@ -150,14 +171,14 @@ impl Fs {
         Ok(Some(Attr {
             ino,
             size,
-            is_dir: n.kind.is_dir(),
-            perm: match n.kind {
+            is_dir: kind.is_dir(),
+            perm: match kind {
                 Kind::Dir => 0o755,
                 Kind::ModuleRoot(_) | Kind::ModuleDir(_) => 0o555,
                 Kind::ModuleFile(..) => 0o444,
                 Kind::List(_) | Kind::Info(_) | Kind::Mod(_) | Kind::Zip(_) | Kind::ZipHash(_) => 0o644,
             },
-            nlink: if n.kind.is_dir() { 2 + n.subdirs } else { 1 },
+            nlink: if kind.is_dir() { 2 + ns.subdirs(ino) } else { 1 },
             mtime: UNIX_EPOCH + Duration::from_secs(secs),
         }))
     }
@@ -203,20 +224,13 @@ impl Fs {
         stats::inc(&self.content.stats.readdirs);
         self.ensure_loaded(ino)?;
         let ns = self.ns.read().map_err(|_| lock_err())?;
-        let Some(n) = ns.get(ino) else { return Ok(None) };
-        if !n.kind.is_dir() {
-            return Ok(None);
-        }
-        let mut out = Vec::with_capacity(n.children.len());
-        for (name, &c) in &n.children {
-            let is_dir = ns.get(c).is_some_and(|c| c.kind.is_dir());
-            out.push(DirEntry { ino: c, is_dir, name: name.to_string() });
-        }
-        Ok(Some(out))
+        Ok(ns
+            .children(ino)
+            .map(|kids| kids.into_iter().map(|(ino, is_dir, name)| DirEntry { ino, is_dir, name }).collect()))
     }
 
     pub fn parent_of(&self, ino: u64) -> Option<u64> {
-        self.ns.read().ok()?.get(ino).map(|n| n.parent)
+        self.ns.read().ok()?.parent(ino)
     }
 
     /// Opens a file: verifies what must be verified and returns a file handle.
@@ -225,28 +239,33 @@ impl Fs {
         stats::inc(&self.content.stats.opens);
         let (kind, list) = {
             let ns = self.ns.read().map_err(|_| lock_err())?;
-            let Some(n) = ns.get(ino) else { return Ok(None) };
-            let list = match n.kind {
+            let Some(kind) = ns.kind(ino) else { return Ok(None) };
+            let list = match kind {
                 Kind::List(l) => Some(self.list_bytes(&ns, l)),
                 _ => None,
             };
-            (n.kind, list)
+            (kind, list)
         };
         let c = &self.content;
         let handle = match kind {
             Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(None),
             Kind::ModuleFile(m, e) => {
                 c.verified(m)?;
-                Handle::File(m, e, Arc::new(OnceLock::new()))
+                let entries = c.entries(m)?;
+                if entries.get(e as usize).is_some_and(|en| c.is_large(en)) {
+                    Handle::Disk(c.large_file(m, e)?)
+                } else {
+                    Handle::File(m, e, Arc::new(FileSlot::default()))
+                }
             }
-            Kind::List(_) => Handle::Bytes(list.unwrap_or_default().into()),
+            Kind::List(_) => Handle::Bytes(Arc::new(list.unwrap_or_default())),
             Kind::Info(m) => {
                 let info = c.modules.get(m as usize).and_then(|x| x.info.clone()).unwrap_or_default();
-                Handle::Bytes(info.into())
+                Handle::Bytes(Arc::new(info))
             }
-            Kind::Mod(m) => Handle::Bytes(c.mod_file(m)?.into()),
+            Kind::Mod(m) => Handle::Bytes(Arc::new(c.mod_file(m)?)),
             Kind::Zip(m) => Handle::Zip(c.verified(m)?),
-            Kind::ZipHash(m) => Handle::Bytes(c.ziphash(m)?.into()),
+            Kind::ZipHash(m) => Handle::Bytes(Arc::new(c.ziphash(m)?)),
         };
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.handles.lock().map_err(|_| lock_err())?.insert(fh, handle);
@@ -270,16 +289,8 @@ impl Fs {
         let h = self.handle(fh).ok_or_else(|| Error::Invalid(format!("read of unknown file handle {fh}")))?;
         let out = match &h {
             Handle::Bytes(b) => slice(b, offset, size).to_vec(),
-            Handle::File(m, e, once) => {
-                let data = match once.get() {
-                    Some(d) => d.clone(),
-                    None => {
-                        let d = self.content.file(*m, *e)?;
-                        once.get_or_init(|| d).clone()
-                    }
-                };
-                slice(&data, offset, size).to_vec()
-            }
+            Handle::File(m, e, slot) => slice(&slot.get(&self.content, *m, *e)?, offset, size).to_vec(),
+            Handle::Disk(f) => crate::content::pread(f, offset, size).map_err(|e| Error::io("spilled file", e))?,
             Handle::Zip(v) => self.content.read_zip(v, offset, size)?,
         };
         stats::add(&self.content.stats.bytes_served, out.len() as u64);
@@ -289,8 +300,7 @@ impl Fs {
     /// Logs, once per name, a lookup for a module the store does not have.
     fn note_missing(&self, parent: u64, name: &str) {
         let Ok(ns) = self.ns.read() else { return };
-        let Some(p) = ns.get(parent) else { return };
-        if !matches!(p.kind, Kind::Dir) {
+        if ns.kind(parent) != Some(Kind::Dir) {
             return;
         }
         let dir = ns.path_of(parent);

@@ -549,7 +549,14 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
             continue;
         }
         if sig == libc::SIGUSR1 {
-            log::warn!("counters:\n{}", stats.to_text());
+            let mi = unsafe { libc::mallinfo2() };
+            log::warn!(
+                "counters:\n{}malloc: in use {} KiB (+{} KiB mmapped), free but held {} KiB",
+                stats.to_text(),
+                mi.uordblks >> 10,
+                mi.hblkhd >> 10,
+                mi.fordblks >> 10
+            );
             continue;
         }
         break;

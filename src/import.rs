@@ -152,6 +152,7 @@ fn scan_at_v(root: &Path, at_v: &Path, out: &mut Vec<ModuleFiles>) -> Result<()>
             continue; // list, .lock, temp files
         }
         let Some(version) = modpath::unescape(esc_v).filter(|v| modpath::is_canonical_version(v)) else {
+            log::warn!("{}: skipped: {esc_v:?} is not a canonical module version", e.path().display());
             continue;
         };
         let m = by_version.entry(version.clone()).or_insert_with(|| ModuleFiles {
@@ -238,7 +239,7 @@ fn prepare(job: &Job) -> Result<Prepared> {
 
 fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
     let label = format!("{}@{}", m.path, m.version);
-    modpath::check_module_path(&m.path).map_err(|e| Error::Invalid(format!("{label}: {e}")))?;
+    zipfmt::check_module_version(&m.path, &m.version).map_err(|e| Error::Invalid(format!("{label}: {e}")))?;
     let zip = if m.has_zip {
         let zp = with_ext(&m.stem, "zip");
         check_zip_size(&zp)?;
@@ -299,8 +300,10 @@ fn mod_from_zip(zip: &Option<(Vec<u8>, ModuleZip)>, path: &str) -> Result<Vec<u8
 fn prepare_loose_zip(p: &Path) -> Result<Prepared> {
     check_zip_size(p)?;
     let bytes = read(p)?;
-    let (path, version): (String, String) = zipfmt::module_of(&bytes)
-        .ok_or_else(|| Error::Invalid(format!("{}: not a module zip (no <module>@<version>/ entries)", p.display())))?;
+    let (path, version): (String, String) = zipfmt::module_of(&bytes).ok_or_else(|| {
+        let why = zipfmt::directory_error(&bytes).unwrap_or_else(|| "no <module>@<version>/ entries".into());
+        Error::Invalid(format!("{}: not a module zip ({why})", p.display()))
+    })?;
     let mz = zipfmt::inspect(&bytes, &path, &version)?;
     let zip = Some((bytes, mz));
     let mod_bytes = mod_from_zip(&zip, &path)?;

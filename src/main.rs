@@ -103,6 +103,12 @@ struct MountArgs {
     /// Memory for extracted files, e.g. 512MiB, 2G
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
     cache_size: u64,
+    /// Where files too large for the memory cache are extracted (as unlinked files)
+    #[arg(long, value_name = "DIR", default_value = "/var/tmp")]
+    cache_dir: PathBuf,
+    /// Disk space those large files may use, e.g. 4GiB
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
+    cache_dir_size: u64,
     /// Check every module against its trusted hash before serving it
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     verify: bool,
@@ -433,10 +439,19 @@ fn cmd_mount(store_dir: &std::path::Path, a: MountArgs) -> Result<u8, Error> {
 
 fn mount_and_serve(store_dir: &std::path::Path, a: &MountArgs, ready: &mut daemon::Ready) -> Result<u8, Error> {
     let t0 = Instant::now();
+    // The daemon's memory must stay near --cache-size; glibc's default of a malloc
+    // arena per thread per core keeps freed extraction buffers in each of them.
+    // (The cache also trims the heap as it evicts; see content.rs.)
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let st = store::Store::open_ro(store_dir)?;
     let sums = collect_go_sums(&a.go_sum)?;
     let stats = std::sync::Arc::new(stats::Stats::default());
-    let opts = content::Options { verify: a.verify, cache_size: a.cache_size };
+    let opts = content::Options {
+        verify: a.verify,
+        cache_size: a.cache_size,
+        spill_dir: a.cache_dir.clone(),
+        spill_size: a.cache_dir_size,
+    };
     let content = content::Content::new(st, &sums, opts, stats)?;
     let mut fs = fs::Fs::new(content);
     fs.set_store_hint(&format!(" --store {}", store_dir.display()));

@@ -3,18 +3,27 @@
 //! Everything except the inside of module trees is built at mount time from the
 //! module list (in memory, no zip is opened): the escaped-path directories of the
 //! extracted trees, `<path>@<version>` roots, and `cache/download/<path>/@v/...`.
-//! A module tree's files are added the first time the tree is looked into, from
-//! the index's entry list.
+//! A module tree's directories are added the first time the tree is looked into,
+//! from the index's entry list.
 //!
-//! Inode numbers are a hash of the node's path below the mount, so they are the
-//! same on every mount of the same store.
+//! Files inside module trees have no node of their own: their inode number encodes
+//! the module's store id and the entry's index, and their name is the last element
+//! of the entry's name. That keeps the daemon's memory for a fully read store to a
+//! few bytes per file beyond the entry list itself.
+//!
+//! Inode numbers are stable across mounts of the same store: directories and
+//! `cache/download` files hash their path below the mount (top bit clear), tree
+//! files are `1<<63 | store id << 24 | entry index`.
 
 use crate::modpath;
 use crate::store::Module;
 use crate::zipfmt::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 pub const ROOT: u64 = 1;
+const FILE_BIT: u64 = 1 << 63;
+const ENTRY_BITS: u32 = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -40,19 +49,25 @@ impl Kind {
     }
 }
 
+/// A directory, or a file outside the module trees.
 #[derive(Debug)]
-pub struct Node {
-    pub parent: u64,
-    pub name: Box<str>,
-    pub kind: Kind,
-    /// Children by name; for a ModuleRoot, empty until `loaded`.
-    pub children: BTreeMap<Box<str>, u64>,
-    pub subdirs: u32,
-    pub loaded: bool,
+struct Node {
+    parent: u64,
+    name: Box<str>,
+    kind: Kind,
+    /// Children, sorted by name.
+    children: Vec<u64>,
+    subdirs: u32,
+    loaded: bool,
 }
 
 pub struct Namespace {
     nodes: HashMap<u64, Node>,
+    /// Store id of each module (by index), and back.
+    ids: Vec<i64>,
+    by_id: HashMap<i64, u32>,
+    /// Entry lists of the modules whose trees are loaded.
+    trees: HashMap<u32, Arc<[Entry]>>,
     /// For each `@v/list`: the modules of that path, in semver order.
     pub lists: Vec<Vec<u32>>,
 }
@@ -67,23 +82,26 @@ fn ino_of(path: &str) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
-    h
+    h & !FILE_BIT
+}
+
+fn base_name(entry_name: &str) -> &str {
+    entry_name.rsplit('/').next().unwrap_or(entry_name)
 }
 
 impl Namespace {
     /// Builds the namespace of all modules (their trees stay unloaded).
     pub fn build(modules: &[Module]) -> Namespace {
-        let mut ns = Namespace { nodes: HashMap::new(), lists: Vec::new() };
+        let mut ns = Namespace {
+            nodes: HashMap::new(),
+            ids: modules.iter().map(|m| m.id).collect(),
+            by_id: modules.iter().enumerate().map(|(i, m)| (m.id, i as u32)).collect(),
+            trees: HashMap::new(),
+            lists: Vec::new(),
+        };
         ns.nodes.insert(
             ROOT,
-            Node {
-                parent: ROOT,
-                name: "".into(),
-                kind: Kind::Dir,
-                children: BTreeMap::new(),
-                subdirs: 0,
-                loaded: true,
-            },
+            Node { parent: ROOT, name: "".into(), kind: Kind::Dir, children: Vec::new(), subdirs: 0, loaded: true },
         );
         let download = ns.mkdir_p(ROOT, "", "cache/download");
         let mut list_of: HashMap<&str, u32> = HashMap::new();
@@ -108,10 +126,7 @@ impl Namespace {
             if m.zip.is_some() {
                 ns.add(at_v, &at_v_path, &format!("{ev}.zip"), Kind::Zip(i));
                 ns.add(at_v, &at_v_path, &format!("{ev}.ziphash"), Kind::ZipHash(i));
-                let (dir, base) = match ep.rsplit_once('/') {
-                    Some((d, b)) => (d, b),
-                    None => ("", ep.as_str()),
-                };
+                let (dir, base) = ep.rsplit_once('/').unwrap_or(("", ep.as_str()));
                 let parent = ns.mkdir_p(ROOT, "", dir);
                 let root = ns.add(parent, dir, &format!("{base}@{ev}"), Kind::ModuleRoot(i));
                 if let Some(n) = ns.nodes.get_mut(&root) {
@@ -122,47 +137,109 @@ impl Namespace {
         for l in &mut ns.lists {
             l.sort_by(|a, b| modpath::compare_versions(&modules[*a as usize].version, &modules[*b as usize].version));
         }
+        let dirs: Vec<u64> = ns.nodes.keys().copied().collect();
+        ns.sort_children(&dirs);
         ns
     }
 
-    pub fn get(&self, ino: u64) -> Option<&Node> {
-        self.nodes.get(&ino)
+    fn file_ino(&self, module: u32, entry: u32) -> u64 {
+        let id = self.ids.get(module as usize).copied().unwrap_or(0) as u64;
+        FILE_BIT | (id << ENTRY_BITS) | entry as u64
+    }
+
+    /// (module, entry) of a tree file's inode number.
+    fn file_of(&self, ino: u64) -> Option<(u32, u32)> {
+        if ino & FILE_BIT == 0 {
+            return None;
+        }
+        let id = ((ino & !FILE_BIT) >> ENTRY_BITS) as i64;
+        let entry = (ino & ((1 << ENTRY_BITS) - 1)) as u32;
+        let m = *self.by_id.get(&id)?;
+        self.trees.get(&m).filter(|t| (entry as usize) < t.len())?;
+        Some((m, entry))
+    }
+
+    pub fn kind(&self, ino: u64) -> Option<Kind> {
+        match self.file_of(ino) {
+            Some((m, e)) => Some(Kind::ModuleFile(m, e)),
+            None => self.nodes.get(&ino).map(|n| n.kind),
+        }
+    }
+
+    fn name(&self, ino: u64) -> Option<&str> {
+        match self.file_of(ino) {
+            Some((m, e)) => self.trees.get(&m)?.get(e as usize).map(|en| base_name(&en.name)),
+            None => self.nodes.get(&ino).map(|n| &*n.name),
+        }
+    }
+
+    /// The parent of a directory (the root is its own parent).
+    pub fn parent(&self, ino: u64) -> Option<u64> {
+        self.nodes.get(&ino).map(|n| n.parent)
+    }
+
+    /// Whether a directory's children are known (false for unopened module roots).
+    pub fn is_loaded(&self, ino: u64) -> bool {
+        self.nodes.get(&ino).is_none_or(|n| n.loaded)
+    }
+
+    /// Number of subdirectories (for nlink).
+    pub fn subdirs(&self, ino: u64) -> u32 {
+        self.nodes.get(&ino).map_or(0, |n| n.subdirs)
     }
 
     pub fn child(&self, parent: u64, name: &str) -> Option<u64> {
-        self.nodes.get(&parent)?.children.get(name).copied()
+        let kids = &self.nodes.get(&parent)?.children;
+        kids.binary_search_by(|&c| self.name(c).unwrap_or("").cmp(name)).ok().map(|i| kids[i])
     }
 
-    /// The path of a node below the mount (for inode hashing and messages).
+    /// (inode, is_dir, name) of each child, in name order; None if not a directory.
+    pub fn children(&self, dir: u64) -> Option<Vec<(u64, bool, String)>> {
+        let n = self.nodes.get(&dir)?;
+        if !n.kind.is_dir() {
+            return None;
+        }
+        Some(
+            n.children
+                .iter()
+                .map(|&c| (c, self.kind(c).is_some_and(Kind::is_dir), self.name(c).unwrap_or("").to_string()))
+                .collect(),
+        )
+    }
+
+    /// The path of a directory below the mount (for messages).
     pub fn path_of(&self, mut ino: u64) -> String {
         let mut parts = Vec::new();
         while ino != ROOT {
             let Some(n) = self.nodes.get(&ino) else { break };
-            parts.push(n.name.as_ref());
+            parts.push(&*n.name);
             ino = n.parent;
         }
         parts.reverse();
         parts.join("/")
     }
 
-    /// Adds a child (or returns the existing one of that name).
+    /// Adds a node (or returns the existing one of that path). Children are sorted later.
     fn add(&mut self, parent: u64, parent_path: &str, name: &str, kind: Kind) -> u64 {
-        if let Some(ino) = self.child(parent, name) {
-            return ino;
-        }
         let path = if parent_path.is_empty() { name.to_string() } else { format!("{parent_path}/{name}") };
         let mut ino = ino_of(&path);
-        // A 64-bit hash collision (or a hash landing on 0/1) is vanishingly rare;
-        // probe deterministically rather than alias two nodes.
         let mut salt = 0u32;
-        while ino <= ROOT || self.nodes.contains_key(&ino) {
+        loop {
+            match self.nodes.get(&ino) {
+                Some(n) if n.parent == parent && &*n.name == name => return ino,
+                // A 64-bit hash collision (or a hash landing on 0/1) is vanishingly
+                // rare; probe deterministically rather than alias two nodes.
+                Some(_) => {}
+                None if ino > ROOT => break,
+                None => {}
+            }
             salt += 1;
             ino = ino_of(&format!("{path}\0{salt}"));
         }
         self.nodes
-            .insert(ino, Node { parent, name: name.into(), kind, children: BTreeMap::new(), subdirs: 0, loaded: true });
+            .insert(ino, Node { parent, name: name.into(), kind, children: Vec::new(), subdirs: 0, loaded: true });
         if let Some(p) = self.nodes.get_mut(&parent) {
-            p.children.insert(name.into(), ino);
+            p.children.push(ino);
             if kind.is_dir() {
                 p.subdirs += 1;
             }
@@ -181,27 +258,49 @@ impl Namespace {
         cur
     }
 
+    fn sort_children(&mut self, dirs: &[u64]) {
+        for d in dirs {
+            let Some(mut kids) = self.nodes.get_mut(d).map(|n| std::mem::take(&mut n.children)) else { continue };
+            kids.sort_by(|a, b| self.name(*a).cmp(&self.name(*b)));
+            kids.shrink_to_fit();
+            if let Some(n) = self.nodes.get_mut(d) {
+                n.children = kids;
+            }
+        }
+    }
+
     /// Fills a module root from its entry list (sorted by name). Idempotent.
-    pub fn load_module(&mut self, root: u64, module: u32, entries: &[Entry]) {
+    pub fn load_module(&mut self, root: u64, module: u32, entries: Arc<[Entry]>) {
         match self.nodes.get(&root) {
             Some(n) if !n.loaded => {}
             _ => return,
         }
+        if entries.len() >= 1 << ENTRY_BITS {
+            log::error!("module #{module}: {} files is more than a mount can name; tree left empty", entries.len());
+            return;
+        }
+        self.trees.insert(module, entries.clone());
         let root_path = self.path_of(root);
+        let mut dirs = vec![root];
         for (i, e) in entries.iter().enumerate() {
-            let (dir, base) = match e.name.rsplit_once('/') {
-                Some((d, b)) => (d, b),
-                None => ("", e.name.as_str()),
-            };
+            let dir = e.name.rsplit_once('/').map_or("", |(d, _)| d);
             let mut parent = root;
             let mut parent_path = root_path.clone();
             for part in dir.split('/').filter(|p| !p.is_empty()) {
+                let before = self.nodes.len();
                 parent = self.add(parent, &parent_path, part, Kind::ModuleDir(module));
+                if self.nodes.len() > before {
+                    dirs.push(parent);
+                }
                 parent_path.push('/');
                 parent_path.push_str(part);
             }
-            self.add(parent, &parent_path, base, Kind::ModuleFile(module, i as u32));
+            let ino = self.file_ino(module, i as u32);
+            if let Some(p) = self.nodes.get_mut(&parent) {
+                p.children.push(ino);
+            }
         }
+        self.sort_children(&dirs);
         if let Some(n) = self.nodes.get_mut(&root) {
             n.loaded = true;
         }

@@ -129,8 +129,8 @@ impl Store {
         // NORMAL is durable across application crashes in WAL mode; blob files are
         // synced before each commit that refers to them (see `commit_batch`).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        // One transaction: a kill while creating the schema must not leave half of it.
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"))?;
         Ok(Store { dir: dir.to_path_buf(), conn })
     }
 

@@ -490,7 +490,8 @@ fn local_zip64_sizes(extra: &[u8]) -> Option<(u64, u64)> {
 // ---------------------------------------------------------------------------
 
 /// `module.Check` plus `module.CanonicalVersion(v) == v`, as `CheckZip` does first.
-fn check_module_version(module: &str, version: &str) -> Result<(), String> {
+/// Also what every module version, with or without a zip, must pass to be imported.
+pub fn check_module_version(module: &str, version: &str) -> Result<(), String> {
     if !modpath::is_canonical_version(version) {
         return Err(format!("version {version:?} is not canonical"));
     }
@@ -1028,6 +1029,26 @@ pub fn read_entry_mem(zip: &[u8], entry: &Entry) -> io::Result<Vec<u8>> {
     read_entry_from(&Mem(zip), entry)
 }
 
+/// Streams one entry's bytes from a zip file into `sink` in chunks of at most 64 KiB,
+/// with the same checks as [`read_entry`] (size, CRC, bounded inflation), so large
+/// files can be hashed or copied in constant memory. `sink` sees every byte before
+/// the final check; on `Err` the caller must discard what it received.
+pub fn stream_entry(file: &File, entry: &Entry, sink: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+    let named = |kind: io::ErrorKind, msg: &dyn fmt::Display| {
+        io::Error::new(kind, format!("zip entry {:?}: {msg}", entry.name))
+    };
+    let mut decode = |d: &mut Decoder| d.decode(file, entry, &mut *sink);
+    let reused = DECODER.try_with(|cell| cell.try_borrow_mut().ok().map(|mut d| decode(&mut d))).ok().flatten();
+    let result = match reused {
+        Some(result) => result,
+        None => decode(&mut Decoder::new()),
+    };
+    result.map_err(|e| match e {
+        DecodeError::Io(io) => named(io.kind(), &io),
+        other => named(io::ErrorKind::InvalidData, &other),
+    })
+}
+
 fn read_entry_from(src: &dyn Source, entry: &Entry) -> io::Result<Vec<u8>> {
     let named = |kind: io::ErrorKind, msg: &dyn fmt::Display| {
         io::Error::new(kind, format!("zip entry {:?}: {msg}", entry.name))
@@ -1312,6 +1333,19 @@ pub fn inspect(zip: &[u8], module: &str, version: &str) -> Result<ModuleZip, Zip
     }
     entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     Ok(ModuleZip { entries, h1: hash1(&pairs), total_size: total })
+}
+
+/// Why a zip's directory cannot be read, or `None` when it can: for messages about
+/// a zip whose module is unknown (see [`module_of`]).
+pub fn directory_error(zip: &[u8]) -> Option<String> {
+    let dir = match read_directory_end(zip) {
+        Ok(dir) => dir,
+        Err(rule) => return Some(rule),
+    };
+    read_central_directory(zip, &dir).err().map(|(entry, rule)| match entry {
+        Some(entry) => format!("{entry}: {rule}"),
+        None => rule,
+    })
 }
 
 /// The `(module, version)` a zip claims, read from its first entry's name
