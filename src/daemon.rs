@@ -128,14 +128,19 @@ fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
         let (k, v) = o.split_once('=').unwrap_or((o.as_str(), ""));
         match (k, v) {
             ("allow_other", "") => out.push("--allow-other".into()),
-            ("cache_size" | "go_sum" | "verify" | "workers" | "log_file" | "pidfile", v) if !v.is_empty() => {
+            (
+                "cache_size" | "cache_dir" | "cache_dir_size" | "go_sum" | "verify" | "workers" | "log_file"
+                | "pidfile",
+                v,
+            ) if !v.is_empty() => {
                 out.push(format!("--{}", k.replace('_', "-")).into());
                 out.push(v.into());
             }
-            ("rw", _) => return Err(Error::Invalid("modcachefs is read-only: remove `rw` from the options".into())),
-            // Always in effect, or meaningful only to mount(8)/systemd.
+            // Always in effect, or meaningful only to mount(8)/systemd. mount(8) passes
+            // `rw` whenever `ro` is absent; the mount is read-only regardless.
             (
                 "ro"
+                | "rw"
                 | "default_permissions"
                 | "nodev"
                 | "nosuid"
@@ -200,7 +205,7 @@ mod tests {
         assert_eq!(via_fuse3[..6], os(&["modcachefs", "--store", "/srv/store", "mount", "/mnt", "--daemon"])[..]);
         assert!(helper_args(&os(&["modcachefs", "mount", "/mnt"])).is_none());
         assert!(helper_args(&os(&["modcachefs", "--store", "x", "ls"])).is_none());
-        assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "rw"])).unwrap().is_err());
+        assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "rw"])).unwrap().is_ok());
         assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "bogus"])).unwrap().is_err());
     }
 }

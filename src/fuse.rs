@@ -515,7 +515,11 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     }
     let mut session = fuser::Session::new(adapter, &mp, &options)
         .map_err(|e| Error::Invalid(format!("{}: cannot mount: {e}", mp.display())))?;
-    let mut unmounter = session.unmount_callable();
+    // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
+    // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
+    // and would umount(2) the path again, failing, or taking down a new mount made
+    // at the same place meanwhile. Taking its unmounter leaves it nothing to undo.
+    std::mem::forget(session.unmount_callable());
     let sock = crate::stats::socket_path(&mp);
     let report_fs = fs.clone();
     let report = Box::new(move || {
@@ -527,11 +531,14 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
     }
     let main_thread = unsafe { libc::pthread_self() };
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gone_r = gone.clone();
     let runner = std::thread::Builder::new()
         .name("fuse".into())
         .spawn(move || {
             let r = session.run();
-            // Unmounted from outside (fusermount -u, umount): wake the main thread.
+            // The mount is gone (we or someone else unmounted it): wake the main thread.
+            gone_r.store(true, std::sync::atomic::Ordering::SeqCst);
             unsafe { libc::pthread_kill(main_thread, libc::SIGTERM) };
             r
         })
@@ -543,10 +550,15 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         mp.display(),
         mp.display()
     );
+    let mut asked = 0;
     loop {
         let mut sig: libc::c_int = 0;
         if unsafe { libc::sigwait(&sigs, &mut sig) } != 0 {
             continue;
+        }
+        if gone.load(std::sync::atomic::Ordering::SeqCst) {
+            log::info!("{} was unmounted", mp.display());
+            break;
         }
         if sig == libc::SIGUSR1 {
             let mi = unsafe { libc::mallinfo2() };
@@ -559,10 +571,20 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
             );
             continue;
         }
+        // A stop request. A busy mount (open files, a shell inside) refuses a plain
+        // unmount; then keep serving and detach lazily on the next request.
+        asked += 1;
+        log::info!("unmounting {}", mp.display());
+        match unmount(&mp, asked > 1) {
+            Ok(()) => {}
+            Err(e) if asked == 1 => {
+                log::warn!("{}: cannot unmount yet: {e}; still serving (signal again to detach lazily)", mp.display());
+                continue;
+            }
+            Err(e) => log::error!("{}: cannot unmount: {e}", mp.display()),
+        }
         break;
     }
-    log::info!("unmounting {}", mp.display());
-    let _ = unmounter.unmount();
     let _ = std::fs::remove_file(&sock);
     match runner.join() {
         Ok(Ok(())) => Ok(()),

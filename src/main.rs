@@ -73,6 +73,7 @@ enum EnvShell {
 
 #[derive(Args)]
 struct UmountArgs {
+    /// The mountpoint of a modcachefs mount
     mountpoint: PathBuf,
     /// Detach now even if files are open (they keep working until closed)
     #[arg(long)]

@@ -56,18 +56,45 @@ pub fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Relaxed);
 }
 
-/// Where the stats socket of a mount lives: in the user's runtime directory, named
-/// after the mountpoint, so nothing is added to the Go namespace.
-pub fn socket_path(mountpoint: &Path) -> PathBuf {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("modcachefs-{}", unsafe { libc::getuid() })));
+/// The directories a stats socket may be in, preferred first: `/run/modcachefs`
+/// for root (daemons started by systemd or mount(8) have no XDG_RUNTIME_DIR, and a
+/// root shell may have one: both must find the same socket), else the user's
+/// runtime directory, else a per-user directory under the temp dir.
+fn socket_dirs() -> Vec<PathBuf> {
+    let uid = unsafe { libc::geteuid() };
+    let mut dirs = Vec::new();
+    if uid == 0 {
+        dirs.push(PathBuf::from("/run/modcachefs"));
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
+        dirs.push(PathBuf::from(d).join("modcachefs"));
+    }
+    dirs.push(std::env::temp_dir().join(format!("modcachefs-{uid}")).join("modcachefs"));
+    dirs
+}
+
+fn socket_name(mountpoint: &Path) -> String {
     let name: String = mountpoint
         .to_string_lossy()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
         .collect();
-    base.join("modcachefs").join(format!("{name}.sock"))
+    // A unix socket path must fit in 108 bytes: name long mountpoints by a hash.
+    if name.len() > 60 {
+        return format!("{}.sock", crate::hash::hex(&crate::hash::sha256(name.as_bytes())[..16]));
+    }
+    format!("{name}.sock")
+}
+
+/// Where the stats socket of a mount lives: beside (never inside) the mount.
+pub fn socket_path(mountpoint: &Path) -> PathBuf {
+    let dirs = socket_dirs();
+    let dir = dirs
+        .iter()
+        .find(|d| std::fs::create_dir_all(d).is_ok())
+        .cloned()
+        .unwrap_or_else(|| dirs[dirs.len() - 1].clone());
+    dir.join(socket_name(mountpoint))
 }
 
 /// Serves `report()` (a JSON object) to every connection until the process exits.
@@ -89,8 +116,20 @@ pub fn serve(path: &Path, report: Box<dyn Fn() -> String + Send>) -> std::io::Re
 /// Reads the counters of a running mount.
 pub fn fetch(mountpoint: &Path) -> std::io::Result<String> {
     use std::io::Read;
-    let p = socket_path(mountpoint);
-    let mut c = UnixStream::connect(&p).map_err(|e| {
+    let name = socket_name(mountpoint);
+    let mut last = None;
+    let mut conn = None;
+    for d in socket_dirs() {
+        match UnixStream::connect(d.join(&name)) {
+            Ok(c) => {
+                conn = Some(c);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let mut c = conn.ok_or_else(|| {
+        let e = last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
         std::io::Error::new(e.kind(), format!("{}: no modcachefs mount answers there ({e})", mountpoint.display()))
     })?;
     let mut s = String::new();

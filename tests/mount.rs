@@ -95,7 +95,7 @@ fn mount_works_as_a_goproxy() {
     let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
     let url = format!("file://{}/cache/download", m.dir.display());
     let app = app_copy(tmp.path());
-    let go = Go::new(&go_old(), &tmp.path().join("gomodcache"), &tmp.path().join("gocache"), &url);
+    let go = Go::new(&go_old(), &tmp.path().join("gomodcache"), &shared_gocache(), &url);
     go.run(&app, &["build", "./..."]);
     go.run(&app, &["mod", "verify"]);
 }

@@ -51,7 +51,7 @@ fn go_sum_agrees_with_import_and_modcache_import_matches_proxy_import() {
     let app = app_copy(tmp.path());
     let modcache = tmp.path().join("gomodcache");
     let proxy_url = format!("file://{}", proxy().display());
-    let go = Go::new(&go_old(), &modcache, &tmp.path().join("gocache"), &proxy_url);
+    let go = Go::new(&go_old(), &modcache, &shared_gocache(), &proxy_url);
     go.run(&app, &["build", "./..."]);
     // Every zip-backed module of the corpus (go.mod-only versions have no zip to fetch).
     let zip_modules: Vec<&String> = stored.iter().filter(|(_, l)| l.contains("zip_size")).map(|(k, _)| k).collect();

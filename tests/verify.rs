@@ -96,7 +96,7 @@ fn damaged_modules_fail_alone() {
     assert!(!std::fs::read(&ok).unwrap().is_empty());
 
     let app = app_copy(tmp.path());
-    let go = Go::new(&go_old(), &m.dir, &tmp.path().join("gocache"), "off");
+    let go = Go::new(&go_old(), &m.dir, &shared_gocache(), "off");
     let build = go.try_run(&app, &["build", "./..."]);
     let err = String::from_utf8_lossy(&build.stderr);
     assert!(!build.status.success(), "go build must fail on damaged modules");

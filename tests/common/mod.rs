@@ -56,6 +56,14 @@ fn scratch() -> PathBuf {
     d
 }
 
+/// A build cache shared by the tests that only need *a* build, not a cold one (the
+/// cold-build test uses its own). Go's cache is safe for concurrent use; sharing it
+/// keeps the suite's time down. Go still hashes every source file it reads, so the
+/// mount is exercised all the same.
+pub fn shared_gocache() -> PathBuf {
+    scratch().join("gocache-shared")
+}
+
 /// A `go` invocation with a clean, offline environment.
 pub struct Go {
     pub bin: PathBuf,
