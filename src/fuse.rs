@@ -518,8 +518,8 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
     // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
     // and would umount(2) the path again, failing, or taking down a new mount made
-    // at the same place meanwhile. Taking its unmounter leaves it nothing to undo.
-    std::mem::forget(session.unmount_callable());
+    // at the same place meanwhile. So the session is never dropped (the process
+    // exits right after), and its unmounter is never used.
     let sock = crate::stats::socket_path(&mp);
     let report_fs = fs.clone();
     let report = Box::new(move || {
@@ -537,6 +537,8 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         .name("fuse".into())
         .spawn(move || {
             let r = session.run();
+            // Dropping the session would make fuser unmount the path again (see above).
+            std::mem::forget(session);
             // The mount is gone (we or someone else unmounted it): wake the main thread.
             gone_r.store(true, std::sync::atomic::Ordering::SeqCst);
             unsafe { libc::pthread_kill(main_thread, libc::SIGTERM) };
