@@ -80,7 +80,9 @@ impl Go {
             ("GOPROXY", goproxy.to_string()),
             ("GOSUMDB", "off".into()),
             ("GONOSUMDB", "*".into()),
-            ("GOFLAGS", "-mod=mod".into()),
+            // -buildvcs=false: the test app is copied inside this git checkout, which Go
+            // would try to stamp (and which a non-owner uid may not even read).
+            ("GOFLAGS", "-mod=mod -buildvcs=false".into()),
             ("GOTOOLCHAIN", "local".into()),
             ("GO111MODULE", "on".into()),
             ("GOPATH", home.join("gopath").to_string_lossy().into_owned()),
