@@ -66,6 +66,8 @@ struct ModState {
     entries: OnceLock<Arc<[Entry]>>,
     verify: Mutex<VState>,
     done: Condvar,
+    /// The .mod bytes once they matched their hash (cmd/go opens them very often).
+    gomod: OnceLock<Bytes>,
 }
 
 pub struct Content {
@@ -141,6 +143,7 @@ impl Content {
                 entries: OnceLock::new(),
                 verify: Mutex::new(VState::Unverified),
                 done: Condvar::new(),
+                gomod: OnceLock::new(),
             })
             .collect();
         Ok(Content {
@@ -416,7 +419,11 @@ impl Content {
     }
 
     /// `<v>.mod`, checked against its trusted `/go.mod` hash on every open (it is small).
-    pub fn mod_file(&self, m: u32) -> Result<Vec<u8>> {
+    pub fn mod_file(&self, m: u32) -> Result<Bytes> {
+        let st = self.state(m)?;
+        if let Some(b) = st.gomod.get() {
+            return Ok(b.clone());
+        }
         let module = self.module(m)?;
         let expected = self.trust[m as usize].module.clone().map_err(Error::Invalid)?;
         let p = store::blob_path(&self.store_dir, &module.mod_blob);
@@ -435,7 +442,23 @@ impl Content {
                 return Err(Error::Invalid(why));
             }
         }
-        Ok(data)
+        Ok(st.gomod.get_or_init(|| Arc::new(data)).clone())
+    }
+
+    /// Whether answering for this module can block: not yet verified (or failed,
+    /// which is quick too, but rare enough to leave to the workers).
+    pub fn is_verified(&self, m: u32) -> bool {
+        self.states.get(m as usize).is_some_and(|st| st.verify.try_lock().is_ok_and(|g| matches!(*g, VState::Ok(_))))
+    }
+
+    /// Whether the .mod is already checked and in memory.
+    pub fn has_mod(&self, m: u32) -> bool {
+        self.states.get(m as usize).is_some_and(|st| st.gomod.get().is_some())
+    }
+
+    /// Whether a large file is already in the spill directory.
+    pub fn is_spilled(&self, m: u32, e: u32) -> bool {
+        self.spilled.try_lock().is_ok_and(|mut c| c.get(&(m, e)).is_some())
     }
 
     /// `<v>.ziphash`: only once the module verified (cmd/go trusts this file).

@@ -233,6 +233,24 @@ impl Fs {
         self.ns.read().ok()?.parent(ino)
     }
 
+    /// Whether `open` would answer from memory, without verifying, extracting or
+    /// reading a blob: then the request loop answers it at once instead of handing
+    /// it to a worker (warm opens are most of what `go list` and builds do).
+    pub fn open_is_quick(&self, ino: u64) -> bool {
+        let Ok(ns) = self.ns.read() else { return false };
+        let c = &self.content;
+        match ns.kind(ino) {
+            Some(Kind::ModuleFile(m, e)) => {
+                c.is_verified(m) && c.entries(m).is_ok_and(|en| en.get(e as usize).is_some_and(|en| !c.is_large(en)))
+                    || c.is_spilled(m, e)
+            }
+            Some(Kind::Zip(m) | Kind::ZipHash(m)) => c.is_verified(m),
+            Some(Kind::Mod(m)) => c.has_mod(m),
+            Some(Kind::List(_) | Kind::Info(_)) => true,
+            _ => false,
+        }
+    }
+
     /// Opens a file: verifies what must be verified and returns a file handle.
     /// `Ok(None)` if there is no such file.
     pub fn open(&self, ino: u64) -> Result<Option<u64>> {
@@ -263,7 +281,7 @@ impl Fs {
                 let info = c.modules.get(m as usize).and_then(|x| x.info.clone()).unwrap_or_default();
                 Handle::Bytes(Arc::new(info))
             }
-            Kind::Mod(m) => Handle::Bytes(Arc::new(c.mod_file(m)?)),
+            Kind::Mod(m) => Handle::Bytes(c.mod_file(m)?),
             Kind::Zip(m) => Handle::Zip(c.verified(m)?),
             Kind::ZipHash(m) => Handle::Bytes(Arc::new(c.ziphash(m)?)),
         };
