@@ -185,7 +185,32 @@ struct Prepared {
     mod_h1: String,
     info: Option<Vec<u8>>,
     zip: Option<(Vec<u8>, ModuleZip)>,
+    /// sha256 of the zip bytes: the blob's name (computed by the worker, not the
+    /// thread that writes the store, so it runs in parallel).
+    zip_blob: Option<String>,
     zip_h1_origin: &'static str,
+}
+
+impl Prepared {
+    fn new(
+        path: String,
+        version: String,
+        mod_bytes: Vec<u8>,
+        info: Option<Vec<u8>>,
+        zip: Option<(Vec<u8>, ModuleZip)>,
+        zip_h1_origin: &'static str,
+    ) -> Prepared {
+        Prepared {
+            mod_h1: hash::hash1_gomod(&mod_bytes),
+            zip_blob: zip.as_ref().map(|(b, _)| store::digest_hex(b)),
+            path,
+            version,
+            mod_bytes,
+            info,
+            zip,
+            zip_h1_origin,
+        }
+    }
 }
 
 enum Job {
@@ -277,15 +302,7 @@ fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
     } else {
         modpath::pseudo_version_time(&m.version).map(|t| json::info_for(&m.version, &t))
     };
-    Ok(Prepared {
-        mod_h1: hash::hash1_gomod(&mod_bytes),
-        path: m.path.clone(),
-        version: m.version.clone(),
-        mod_bytes,
-        info,
-        zip,
-        zip_h1_origin: origin,
-    })
+    Ok(Prepared::new(m.path.clone(), m.version.clone(), mod_bytes, info, zip, origin))
 }
 
 fn mod_from_zip(zip: &Option<(Vec<u8>, ModuleZip)>, path: &str) -> Result<Vec<u8>> {
@@ -308,15 +325,7 @@ fn prepare_loose_zip(p: &Path) -> Result<Prepared> {
     let zip = Some((bytes, mz));
     let mod_bytes = mod_from_zip(&zip, &path)?;
     let info = modpath::pseudo_version_time(&version).map(|t| json::info_for(&version, &t));
-    Ok(Prepared {
-        mod_h1: hash::hash1_gomod(&mod_bytes),
-        path,
-        version,
-        mod_bytes,
-        info,
-        zip,
-        zip_h1_origin: "computed",
-    })
+    Ok(Prepared::new(path, version, mod_bytes, info, zip, "computed"))
 }
 
 /// Progress callback: (done, total, what was just finished).
@@ -403,7 +412,7 @@ fn store_module(store: &Store, tx: &store::Tx<'_>, p: Prepared, report: &mut Rep
     store.put_blob(&mod_blob, &p.mod_bytes)?;
     let zip = match &p.zip {
         Some((bytes, mz)) => {
-            let blob = store::digest_hex(bytes);
+            let blob = p.zip_blob.clone().unwrap_or_else(|| store::digest_hex(bytes));
             store.put_blob(&blob, bytes)?;
             report.zip_bytes += bytes.len() as u64;
             report.files += mz.entries.len() as u64;
