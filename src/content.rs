@@ -17,6 +17,7 @@
 use crate::cache::ByteLru;
 use crate::error::{Error, Result};
 use crate::hash;
+use crate::pagebuf::PageBuf;
 use crate::stats::{self, Stats};
 use crate::store::{self, Module, Store, SumKind};
 use crate::zipfmt::{self, Entry};
@@ -88,9 +89,12 @@ pub struct Content {
     opts: Options,
 }
 
-/// Extracted file contents, shared between the cache and open files. (A Vec, not
-/// `Arc<[u8]>`, so extraction's buffer is kept as is instead of copied.)
-pub type Bytes = Arc<Vec<u8>>;
+/// Extracted file contents, shared between the cache and open files.
+pub type Bytes = Arc<PageBuf>;
+
+pub fn bytes(v: Vec<u8>) -> Bytes {
+    Arc::new(PageBuf::new(v))
+}
 
 fn label(m: &Module) -> String {
     format!("{}@{}", m.path, m.version)
@@ -258,8 +262,9 @@ impl Content {
         if got != zi.blob {
             return Err(fail(format!("zip blob is corrupt: its sha256 is {got}, expected {}", zi.blob)));
         }
-        // Keep the small files of modules that fit comfortably: they are about to be read.
-        let keep = zi.tree_size <= self.opts.cache_size / 4;
+        // Keep the files of small modules: they are about to be read. (Only small ones:
+        // with several verifications at once, kept trees are memory in flight.)
+        let keep = zi.tree_size <= self.opts.cache_size / 16;
         let mut digests = Vec::with_capacity(entries.len());
         let mut named = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
@@ -277,7 +282,7 @@ impl Content {
             digests.push(d);
             named.push((format!("{}@{}/{}", module.path, module.version, e.name), d));
             if let Some(data) = data {
-                self.cache_put((m, i as u32), Arc::new(data));
+                self.cache_put((m, i as u32), bytes(data));
             }
         }
         let got = hash::hash1(&named);
@@ -295,7 +300,7 @@ impl Content {
     }
 
     fn cache_put(&self, k: (u32, u32), v: Bytes) {
-        let n = v.len() as u64;
+        let n = v.footprint();
         let evicted = match self.cache.lock() {
             Ok(mut c) => {
                 let evicted = c.insert(k, v, n);
@@ -371,7 +376,7 @@ impl Content {
         let data = zipfmt::read_entry(&v.zip, entry)
             .map_err(|err| Error::Invalid(format!("{}: {}: cannot extract: {err}", label(module), entry.name)))?;
         self.check_digest(&v, module, e, entry, hash::sha256(&data))?;
-        let data: Bytes = Arc::new(data);
+        let data: Bytes = bytes(data);
         self.cache_put((m, e), data.clone());
         Ok(data)
     }
@@ -442,7 +447,7 @@ impl Content {
                 return Err(Error::Invalid(why));
             }
         }
-        Ok(st.gomod.get_or_init(|| Arc::new(data)).clone())
+        Ok(st.gomod.get_or_init(|| bytes(data)).clone())
     }
 
     /// Whether answering for this module can block: not yet verified (or failed,
@@ -514,7 +519,7 @@ pub fn spill_file(dir: &std::path::Path) -> std::io::Result<File> {
 /// sha256 of a whole file, by pread so the shared handle's offset never matters.
 fn sha256_file(f: &File) -> std::io::Result<String> {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 256 << 10];
     let mut off = 0u64;
     loop {
         let n = f.read_at(&mut buf, off)?;

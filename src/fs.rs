@@ -2,7 +2,7 @@
 //! testable without mounting. A miss is `Ok(None)` (ENOENT, and not a failure);
 //! `Err` is a real failure (EIO, and one log line naming the module).
 
-use crate::content::{Bytes, Content, Verified};
+use crate::content::{bytes, Bytes, Content, Verified};
 use crate::error::{Error, Result};
 use crate::modpath;
 use crate::namespace::{Kind, Namespace, ROOT};
@@ -276,14 +276,14 @@ impl Fs {
                     Handle::File(m, e, Arc::new(FileSlot::default()))
                 }
             }
-            Kind::List(_) => Handle::Bytes(Arc::new(list.unwrap_or_default())),
+            Kind::List(_) => Handle::Bytes(bytes(list.unwrap_or_default())),
             Kind::Info(m) => {
                 let info = c.modules.get(m as usize).and_then(|x| x.info.clone()).unwrap_or_default();
-                Handle::Bytes(Arc::new(info))
+                Handle::Bytes(bytes(info))
             }
             Kind::Mod(m) => Handle::Bytes(c.mod_file(m)?),
             Kind::Zip(m) => Handle::Zip(c.verified(m)?),
-            Kind::ZipHash(m) => Handle::Bytes(Arc::new(c.ziphash(m)?)),
+            Kind::ZipHash(m) => Handle::Bytes(bytes(c.ziphash(m)?)),
         };
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.handles.lock().map_err(|_| lock_err())?.insert(fh, handle);

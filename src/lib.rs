@@ -19,6 +19,7 @@ pub mod json;
 pub mod logger;
 pub mod modpath;
 pub mod namespace;
+pub mod pagebuf;
 pub mod stats;
 pub mod store;
 pub mod zipfmt;

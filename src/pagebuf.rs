@@ -1,0 +1,108 @@
+//! Buffers for cached file contents that give their memory back exactly.
+//!
+//! The cache frees buffers in LRU order, which leaves holes all over a malloc heap
+//! that the allocator keeps mapped: the daemon's RSS then drifts far above what
+//! the cache holds. Contents of 16 KiB and more therefore live in their own
+//! anonymous mappings (unmapped on drop, so RSS follows the cache exactly), and the
+//! cache charges them their page-rounded size. Smaller contents stay on the heap,
+//! where same-sized replacements reuse the holes. The size floor also keeps the
+//! number of mappings (65,530 by default per process) far below the limit: a 512 MiB
+//! cache holds at most 32,768 of them.
+
+use std::ops::Deref;
+use std::ptr::NonNull;
+
+const MAPPED_FROM: usize = 16 << 10;
+
+pub enum PageBuf {
+    Heap(Vec<u8>),
+    Mapped { ptr: NonNull<u8>, len: usize, cap: usize },
+}
+
+// The mapping is owned exclusively and never mutated after construction.
+unsafe impl Send for PageBuf {}
+unsafe impl Sync for PageBuf {}
+
+fn page_size() -> usize {
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    }
+}
+
+impl PageBuf {
+    /// Takes a file's contents, moving large ones into a mapping of their own.
+    pub fn new(data: Vec<u8>) -> PageBuf {
+        let len = data.len();
+        if len < MAPPED_FROM {
+            return PageBuf::Heap(data);
+        }
+        let page = page_size();
+        let cap = len.div_ceil(page) * page;
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                cap,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        match NonNull::new(p as *mut u8) {
+            // Out of mappings or memory: the heap copy still works.
+            None => PageBuf::Heap(data),
+            Some(_) if p == libc::MAP_FAILED => PageBuf::Heap(data),
+            Some(ptr) => {
+                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), len) };
+                PageBuf::Mapped { ptr, len, cap }
+            }
+        }
+    }
+
+    /// Bytes of memory this buffer really occupies (what the cache charges).
+    pub fn footprint(&self) -> u64 {
+        match self {
+            // Allocator bookkeeping and alignment, roughly.
+            PageBuf::Heap(v) => v.capacity() as u64 + 32,
+            PageBuf::Mapped { cap, .. } => *cap as u64,
+        }
+    }
+}
+
+impl Deref for PageBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            PageBuf::Heap(v) => v,
+            PageBuf::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts(ptr.as_ptr(), *len) },
+        }
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        if let PageBuf::Mapped { ptr, cap, .. } = self {
+            unsafe { libc::munmap(ptr.as_ptr() as *mut libc::c_void, *cap) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_stays_on_heap_large_is_mapped() {
+        let small = PageBuf::new(vec![7u8; 100]);
+        assert!(matches!(small, PageBuf::Heap(_)));
+        assert_eq!(&small[..], &[7u8; 100][..]);
+        let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let big = PageBuf::new(data.clone());
+        assert!(matches!(big, PageBuf::Mapped { .. }));
+        assert_eq!(&big[..], &data[..]);
+        assert_eq!(big.footprint() % page_size() as u64, 0);
+        assert!(big.footprint() >= 100_000);
+    }
+}
