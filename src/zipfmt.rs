@@ -1034,46 +1034,40 @@ pub fn read_entry_mem(zip: &[u8], entry: &Entry) -> io::Result<Vec<u8>> {
 /// files can be hashed or copied in constant memory. `sink` sees every byte before
 /// the final check; on `Err` the caller must discard what it received.
 pub fn stream_entry(file: &File, entry: &Entry, sink: &mut dyn FnMut(&[u8])) -> io::Result<()> {
-    let named = |kind: io::ErrorKind, msg: &dyn fmt::Display| {
-        io::Error::new(kind, format!("zip entry {:?}: {msg}", entry.name))
-    };
-    let mut decode = |d: &mut Decoder| d.decode(file, entry, &mut *sink);
+    stream_from(file, entry, sink)
+}
+
+/// Decodes with this thread's reusable decoder (a fresh one if that one is
+/// unavailable, e.g. during thread teardown: never a panic); errors name the entry.
+fn stream_from(src: &dyn Source, entry: &Entry, sink: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+    let mut decode = |d: &mut Decoder| d.decode(src, entry, &mut *sink);
     let reused = DECODER.try_with(|cell| cell.try_borrow_mut().ok().map(|mut d| decode(&mut d))).ok().flatten();
     let result = match reused {
         Some(result) => result,
         None => decode(&mut Decoder::new()),
     };
     result.map_err(|e| match e {
-        DecodeError::Io(io) => named(io.kind(), &io),
-        other => named(io::ErrorKind::InvalidData, &other),
+        DecodeError::Io(io) => entry_error(entry, io.kind(), &io),
+        other => entry_error(entry, io::ErrorKind::InvalidData, &other),
     })
 }
 
+fn entry_error(entry: &Entry, kind: io::ErrorKind, msg: &dyn fmt::Display) -> io::Error {
+    io::Error::new(kind, format!("zip entry {:?}: {msg}", entry.name))
+}
+
 fn read_entry_from(src: &dyn Source, entry: &Entry) -> io::Result<Vec<u8>> {
-    let named = |kind: io::ErrorKind, msg: &dyn fmt::Display| {
-        io::Error::new(kind, format!("zip entry {:?}: {msg}", entry.name))
-    };
     if entry.size > MAX_ZIP_SIZE {
-        return Err(named(
+        return Err(entry_error(
+            entry,
             io::ErrorKind::InvalidData,
             &format_args!("size {} is over the module zip limit", entry.size),
         ));
     }
-    let capacity = usize::try_from(entry.size).map_err(|e| named(io::ErrorKind::InvalidData, &e))?;
+    let capacity = usize::try_from(entry.size).map_err(|e| entry_error(entry, io::ErrorKind::InvalidData, &e))?;
     let mut out = Vec::new();
-    out.try_reserve_exact(capacity).map_err(|e| named(io::ErrorKind::OutOfMemory, &e))?;
-    let mut decode = |d: &mut Decoder| d.decode(src, entry, &mut |chunk| out.extend_from_slice(chunk));
-    // One decoder per thread (FUSE workers) is reused; a fresh one if that one is
-    // unavailable (thread teardown), never a panic.
-    let reused = DECODER.try_with(|cell| cell.try_borrow_mut().ok().map(|mut d| decode(&mut d))).ok().flatten();
-    let result = match reused {
-        Some(result) => result,
-        None => decode(&mut Decoder::new()),
-    };
-    result.map_err(|e| match e {
-        DecodeError::Io(io) => named(io.kind(), &io),
-        other => named(io::ErrorKind::InvalidData, &other),
-    })?;
+    out.try_reserve_exact(capacity).map_err(|e| entry_error(entry, io::ErrorKind::OutOfMemory, &e))?;
+    stream_from(src, entry, &mut |chunk| out.extend_from_slice(chunk))?;
     Ok(out)
 }
 
