@@ -5,7 +5,7 @@
 use crate::content::{bytes, Bytes, Content, Verified};
 use crate::error::{Error, Result};
 use crate::modpath;
-use crate::namespace::{Kind, Namespace, ROOT};
+use crate::namespace::{Kind, Namespace};
 use crate::stats;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -360,10 +360,6 @@ impl Fs {
                 v
             );
         }
-    }
-
-    pub fn is_root(ino: u64) -> bool {
-        ino == ROOT
     }
 }
 
