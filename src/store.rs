@@ -211,11 +211,6 @@ impl Store {
         Ok(())
     }
 
-    pub fn module(&self, path: &str, version: &str) -> Result<Option<Module>> {
-        let sql = format!("SELECT {MODULE_COLS} FROM modules WHERE path = ?1 AND version = ?2");
-        Ok(self.conn.query_row(&sql, params![path, version], module_from_row).optional()?)
-    }
-
     /// All modules, ordered by path then id.
     pub fn modules(&self) -> Result<Vec<Module>> {
         let sql = format!("SELECT {MODULE_COLS} FROM modules ORDER BY path, version");
@@ -259,16 +254,6 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Trusted sums recorded for one module version and kind.
-    pub fn sums_for(&self, path: &str, version: &str, kind: SumKind) -> Result<Vec<Sum>> {
-        let mut st =
-            self.conn.prepare_cached("SELECT h1, source FROM sums WHERE path = ?1 AND version = ?2 AND kind = ?3")?;
-        let rows = st.query_map(params![path, version, kind.as_str()], |r| {
-            Ok(Sum { path: path.into(), version: version.into(), kind, h1: r.get(0)?, source: r.get(1)? })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// Starts a write transaction. Import is the only writer and runs it from one
     /// thread, so the unchecked form (no `&mut`) is safe and lets blob writes and
     /// index writes interleave.
@@ -306,14 +291,7 @@ impl Tx<'_> {
     /// Inserts a module, or completes an existing one with a zip or .info it did not
     /// have. Content that contradicts what is stored is an error, never an overwrite.
     pub fn upsert_module(&self, m: &NewModule<'_>) -> Result<Upsert> {
-        let existing = self
-            .tx
-            .query_row(
-                &format!("SELECT {MODULE_COLS} FROM modules WHERE path = ?1 AND version = ?2"),
-                params![m.path, m.version],
-                module_from_row,
-            )
-            .optional()?;
+        let existing = self.module(m.path, m.version)?;
         let id = match existing {
             None => {
                 self.tx.execute(
