@@ -8,12 +8,14 @@ use std::hash::Hash;
 pub struct ByteLru<K: Hash + Eq, V: Clone> {
     map: LruCache<K, (V, u64)>,
     bytes: u64,
+    /// Bytes promised to values being built (see [`ByteLru::reserve`]).
+    reserved: u64,
     capacity: u64,
 }
 
 impl<K: Hash + Eq, V: Clone> ByteLru<K, V> {
     pub fn new(capacity: u64) -> Self {
-        ByteLru { map: LruCache::unbounded(), bytes: 0, capacity }
+        ByteLru { map: LruCache::unbounded(), bytes: 0, reserved: 0, capacity }
     }
 
     pub fn get(&mut self, k: &K) -> Option<V> {
@@ -32,6 +34,19 @@ impl<K: Hash + Eq, V: Clone> ByteLru<K, V> {
         self.map.is_empty()
     }
 
+    /// Makes room for a value of `len` bytes that is about to be built, so that
+    /// what is cached plus what is being built stays within capacity; returns how
+    /// many entries were evicted. The caller gives the bytes back with
+    /// [`ByteLru::release`] (then usually inserts the value).
+    pub fn reserve(&mut self, len: u64) -> u64 {
+        self.reserved += len;
+        self.evict()
+    }
+
+    pub fn release(&mut self, len: u64) {
+        self.reserved = self.reserved.saturating_sub(len);
+    }
+
     /// Inserts a value that accounts for `len` bytes, evicting the least recently
     /// used entries to stay within capacity; returns how many were evicted. A value
     /// larger than the whole capacity is not kept.
@@ -43,8 +58,12 @@ impl<K: Hash + Eq, V: Clone> ByteLru<K, V> {
             self.bytes -= old;
         }
         self.bytes += len;
+        self.evict()
+    }
+
+    fn evict(&mut self) -> u64 {
         let mut evicted = 0;
-        while self.bytes > self.capacity {
+        while self.bytes + self.reserved > self.capacity {
             match self.map.pop_lru() {
                 Some((_, (_, old))) => {
                     self.bytes -= old;
@@ -74,5 +93,9 @@ mod tests {
         assert_eq!(c.insert(4, Arc::from(&[0u8; 11][..]), 11), 0);
         assert!(c.get(&4).is_none(), "larger than the cache: not kept");
         assert_eq!((c.bytes(), c.len()), (8, 2));
+        assert_eq!(c.reserve(4), 1, "room for a value being built");
+        assert_eq!((c.bytes(), c.len()), (4, 1));
+        c.release(4);
+        assert_eq!(c.insert(5, Arc::from(&b"eeee"[..]), 4), 0);
     }
 }

@@ -89,6 +89,23 @@ pub struct Content {
     opts: Options,
 }
 
+/// Bytes reserved in the memory cache for a file being extracted: handed to the
+/// cache with the file, or given back if the extraction fails.
+struct Reservation<'a> {
+    cache: &'a Mutex<ByteLru<(u32, u32), Bytes>>,
+    len: u64,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            if let Ok(mut c) = self.cache.lock() {
+                c.release(self.len);
+            }
+        }
+    }
+}
+
 /// Extracted file contents, shared between the cache and open files.
 pub type Bytes = Arc<PageBuf>;
 
@@ -268,22 +285,22 @@ impl Content {
         let mut digests = Vec::with_capacity(entries.len());
         let mut named = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            // Streamed: a large file never sits in memory whole just to be hashed.
-            let mut h = Sha256::new();
-            let mut data = if keep && !self.is_large(e) { Some(Vec::with_capacity(e.size as usize)) } else { None };
-            zipfmt::stream_entry(&zip, e, &mut |chunk| {
-                h.update(chunk);
-                if let Some(d) = data.as_mut() {
-                    d.extend_from_slice(chunk);
-                }
-            })
-            .map_err(|err| fail(format!("cannot extract: {err}")))?;
-            let d: [u8; 32] = h.finalize().into();
+            let d: [u8; 32] = if keep && !self.is_large(e) {
+                let (reserved, mut data) = self.reserve(e.size);
+                zipfmt::read_entry_into(&zip, e, data.as_mut_slice())
+                    .map_err(|err| fail(format!("cannot extract: {err}")))?;
+                let d = hash::sha256(&data);
+                self.cache_put((m, i as u32), Arc::new(data), reserved);
+                d
+            } else {
+                // Streamed: a large file never sits in memory whole just to be hashed.
+                let mut h = Sha256::new();
+                zipfmt::stream_entry(&zip, e, &mut |chunk| h.update(chunk))
+                    .map_err(|err| fail(format!("cannot extract: {err}")))?;
+                h.finalize().into()
+            };
             digests.push(d);
             named.push((format!("{}@{}/{}", module.path, module.version, e.name), d));
-            if let Some(data) = data {
-                self.cache_put((m, i as u32), bytes(data));
-            }
         }
         let got = hash::hash1(&named);
         if got != expected {
@@ -299,17 +316,30 @@ impl Content {
         e.size > self.opts.cache_size / 16
     }
 
-    fn cache_put(&self, k: (u32, u32), v: Bytes) {
+    /// Room in the memory cache for a file of `size` bytes about to be extracted,
+    /// and the buffer to extract it into. Reserving first keeps what is cached plus
+    /// what is being extracted within `--cache-size`, however many threads extract.
+    fn reserve(&self, size: u64) -> (Reservation<'_>, PageBuf) {
+        let len = PageBuf::footprint_of(size as usize);
+        if let Ok(mut c) = self.cache.lock() {
+            let evicted = c.reserve(len);
+            self.note_evictions(&c, evicted, len);
+        }
+        (Reservation { cache: &self.cache, len }, PageBuf::zeroed(size as usize))
+    }
+
+    fn cache_put(&self, k: (u32, u32), v: Bytes, mut reserved: Reservation<'_>) {
         let n = v.footprint();
-        let evicted = match self.cache.lock() {
-            Ok(mut c) => {
-                let evicted = c.insert(k, v, n);
-                self.stats.cache_bytes.store(c.bytes(), Relaxed);
-                self.stats.cache_files.store(c.len() as u64, Relaxed);
-                evicted
-            }
-            Err(_) => return,
-        };
+        if let Ok(mut c) = self.cache.lock() {
+            c.release(std::mem::take(&mut reserved.len));
+            let evicted = c.insert(k, v, n);
+            self.note_evictions(&c, evicted, n);
+        }
+    }
+
+    fn note_evictions(&self, c: &ByteLru<(u32, u32), Bytes>, evicted: u64, n: u64) {
+        self.stats.cache_bytes.store(c.bytes(), Relaxed);
+        self.stats.cache_files.store(c.len() as u64, Relaxed);
         if evicted > 0 {
             stats::add(&self.stats.cache_evictions, evicted);
             // Evicted files leave holes all over the heap that glibc keeps mapped.
@@ -373,11 +403,12 @@ impl Content {
         stats::inc(&self.stats.cache_misses);
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
-        let data = zipfmt::read_entry(&v.zip, entry)
+        let (reserved, mut data) = self.reserve(entry.size);
+        zipfmt::read_entry_into(&v.zip, entry, data.as_mut_slice())
             .map_err(|err| Error::Invalid(format!("{}: {}: cannot extract: {err}", label(module), entry.name)))?;
         self.check_digest(&v, module, e, entry, hash::sha256(&data))?;
-        let data: Bytes = bytes(data);
-        self.cache_put((m, e), data.clone());
+        let data: Bytes = Arc::new(data);
+        self.cache_put((m, e), data.clone(), reserved);
         Ok(data)
     }
 

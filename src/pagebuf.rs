@@ -13,13 +13,16 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 const MAPPED_FROM: usize = 16 << 10;
+/// Allocator bookkeeping and alignment of a heap buffer, roughly.
+const HEAP_OVERHEAD: u64 = 32;
 
 pub enum PageBuf {
     Heap(Vec<u8>),
     Mapped { ptr: NonNull<u8>, len: usize, cap: usize },
 }
 
-// The mapping is owned exclusively and never mutated after construction.
+// The mapping is owned exclusively; it is written only through `&mut self`
+// (before it is shared) and read-only afterwards.
 unsafe impl Send for PageBuf {}
 unsafe impl Sync for PageBuf {}
 
@@ -33,9 +36,36 @@ fn page_size() -> usize {
 impl PageBuf {
     /// Takes a file's contents, moving large ones into a mapping of their own.
     pub fn new(data: Vec<u8>) -> PageBuf {
-        let len = data.len();
+        match Self::map(data.len()) {
+            Some(mut m) => {
+                m.as_mut_slice().copy_from_slice(&data);
+                m
+            }
+            None => PageBuf::Heap(data),
+        }
+    }
+
+    /// A zero-filled buffer of `len` bytes to extract a file into, so large files
+    /// are written once, straight into their own mapping, with no heap copy.
+    pub fn zeroed(len: usize) -> PageBuf {
+        Self::map(len).unwrap_or_else(|| PageBuf::Heap(vec![0; len]))
+    }
+
+    /// What a buffer of `len` bytes will occupy: the cache reserves this before
+    /// extracting, so bytes in flight count against its bound too.
+    pub fn footprint_of(len: usize) -> u64 {
         if len < MAPPED_FROM {
-            return PageBuf::Heap(data);
+            len as u64 + HEAP_OVERHEAD
+        } else {
+            len.div_ceil(page_size()) as u64 * page_size() as u64
+        }
+    }
+
+    /// A private anonymous mapping for `len` bytes (None: too small to deserve one,
+    /// or out of mappings or memory, in which case the heap still works).
+    fn map(len: usize) -> Option<PageBuf> {
+        if len < MAPPED_FROM {
+            return None;
         }
         let page = page_size();
         let cap = len.div_ceil(page) * page;
@@ -49,22 +79,24 @@ impl PageBuf {
                 0,
             )
         };
-        match NonNull::new(p as *mut u8) {
-            // Out of mappings or memory: the heap copy still works.
-            None => PageBuf::Heap(data),
-            Some(_) if p == libc::MAP_FAILED => PageBuf::Heap(data),
-            Some(ptr) => {
-                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), len) };
-                PageBuf::Mapped { ptr, len, cap }
-            }
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        NonNull::new(p as *mut u8).map(|ptr| PageBuf::Mapped { ptr, len, cap })
+    }
+
+    /// Writable while still owned by one extractor (before it is shared).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            PageBuf::Heap(v) => v,
+            PageBuf::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), *len) },
         }
     }
 
     /// Bytes of memory this buffer really occupies (what the cache charges).
     pub fn footprint(&self) -> u64 {
         match self {
-            // Allocator bookkeeping and alignment, roughly.
-            PageBuf::Heap(v) => v.capacity() as u64 + 32,
+            PageBuf::Heap(v) => v.capacity() as u64 + HEAP_OVERHEAD,
             PageBuf::Mapped { cap, .. } => *cap as u64,
         }
     }
@@ -104,5 +136,11 @@ mod tests {
         assert_eq!(&big[..], &data[..]);
         assert_eq!(big.footprint() % page_size() as u64, 0);
         assert!(big.footprint() >= 100_000);
+        assert_eq!(big.footprint(), PageBuf::footprint_of(100_000));
+        assert_eq!(small.footprint(), PageBuf::footprint_of(100));
+        let mut z = PageBuf::zeroed(70_000);
+        assert!(matches!(z, PageBuf::Mapped { .. }) && z.iter().all(|&b| b == 0));
+        z.as_mut_slice()[69_999] = 1;
+        assert_eq!((z.len(), z[69_999]), (70_000, 1));
     }
 }

@@ -1067,8 +1067,30 @@ fn read_entry_from(src: &dyn Source, entry: &Entry) -> io::Result<Vec<u8>> {
     let capacity = usize::try_from(entry.size).map_err(|e| entry_error(entry, io::ErrorKind::InvalidData, &e))?;
     let mut out = Vec::new();
     out.try_reserve_exact(capacity).map_err(|e| entry_error(entry, io::ErrorKind::OutOfMemory, &e))?;
-    stream_from(src, entry, &mut |chunk| out.extend_from_slice(chunk))?;
+    out.resize(capacity, 0);
+    fill_from(src, entry, &mut out)?;
     Ok(out)
+}
+
+/// Extracts one entry into `out`, which must be exactly the entry's size (so the
+/// caller can decompress straight into memory it already owns, with no copy).
+pub fn read_entry_into(file: &File, entry: &Entry, out: &mut [u8]) -> io::Result<()> {
+    fill_from(file, entry, out)
+}
+
+fn fill_from(src: &dyn Source, entry: &Entry, out: &mut [u8]) -> io::Result<()> {
+    if out.len() as u64 != entry.size {
+        let msg = format_args!("buffer of {} bytes for an entry of {}", out.len(), entry.size);
+        return Err(entry_error(entry, io::ErrorKind::InvalidInput, &msg));
+    }
+    let mut at = 0;
+    // The decoder may hand over one byte past the declared size before it fails
+    // the entry: never write past the buffer.
+    stream_from(src, entry, &mut |chunk| {
+        let n = chunk.len().min(out.len() - at);
+        out[at..at + n].copy_from_slice(&chunk[..n]);
+        at += n;
+    })
 }
 
 // ---------------------------------------------------------------------------
