@@ -353,8 +353,11 @@ impl Content {
         }
     }
 
-    fn cached(&self, k: (u32, u32)) -> Option<Bytes> {
-        self.cache.lock().ok().and_then(|mut c| c.get(&k))
+    /// A file from the memory cache, if it is there (never extracts).
+    pub fn cached(&self, m: u32, e: u32) -> Option<Bytes> {
+        let hit = self.cache.lock().ok().and_then(|mut c| c.get(&(m, e)))?;
+        stats::inc(&self.stats.cache_hits);
+        Some(hit)
     }
 
     fn entry(&self, m: u32, e: u32) -> Result<(Arc<[Entry]>, &Module)> {
@@ -391,13 +394,11 @@ impl Content {
     /// The contents of one (not large) file of a module tree, from the memory cache.
     pub fn file(&self, m: u32, e: u32) -> Result<Bytes> {
         let v = self.verified(m)?;
-        if let Some(hit) = self.cached((m, e)) {
-            stats::inc(&self.stats.cache_hits);
+        if let Some(hit) = self.cached(m, e) {
             return Ok(hit);
         }
         let _one_at_a_time = self.extraction_lock(m, e)?;
-        if let Some(hit) = self.cached((m, e)) {
-            stats::inc(&self.stats.cache_hits);
+        if let Some(hit) = self.cached(m, e) {
             return Ok(hit);
         }
         stats::inc(&self.stats.cache_misses);

@@ -2,14 +2,13 @@
 //! testable without mounting. A miss is `Ok(None)` (ENOENT, and not a failure);
 //! `Err` is a real failure (EIO, and one log line naming the module).
 
-use crate::content::{bytes, Bytes, Content, Verified};
+use crate::content::{bytes, Bytes, Content};
 use crate::error::{Error, Result};
 use crate::modpath;
 use crate::namespace::{Kind, Namespace};
 use crate::stats;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::collections::HashSet;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The time shown for directories that belong to no module: Go's first release
@@ -35,59 +34,11 @@ pub struct DirEntry {
     pub name: String,
 }
 
-/// What an open file reads from.
-#[derive(Clone)]
-pub enum Handle {
-    Bytes(Bytes),
-    /// A file of a module tree. The module is verified at open; the file itself is
-    /// extracted on the first read only, because with keep-cache the kernel often
-    /// already holds every page and never reads.
-    File(u32, u32, Arc<FileSlot>),
-    /// A large file of a module tree, extracted to the spill directory.
-    Disk(Arc<std::fs::File>),
-    Zip(Arc<Verified>),
-}
-
-/// The extracted bytes of an open module file, filled once. The kernel sends
-/// several reads of one file at a time (readahead); they must not each extract it.
-#[derive(Default)]
-pub struct FileSlot {
-    data: OnceLock<Bytes>,
-    filling: Mutex<()>,
-}
-
-impl FileSlot {
-    fn get(&self, content: &Content, m: u32, e: u32) -> Result<Bytes> {
-        if let Some(d) = self.data.get() {
-            return Ok(d.clone());
-        }
-        let _one_at_a_time = self.filling.lock().map_err(|_| lock_err())?;
-        if let Some(d) = self.data.get() {
-            return Ok(d.clone());
-        }
-        let d = content.file(m, e)?;
-        Ok(self.data.get_or_init(|| d).clone())
-    }
-}
-
-impl Handle {
-    /// The bytes, if they are already in memory (never blocks).
-    pub fn ready(&self) -> Option<&[u8]> {
-        match self {
-            Handle::Bytes(b) => Some(b),
-            Handle::File(_, _, slot) => slot.data.get().map(|b| &b[..]),
-            Handle::Disk(_) | Handle::Zip(_) => None,
-        }
-    }
-}
-
 pub struct Fs {
     ns: RwLock<Namespace>,
     pub content: Content,
     /// Per-module modification time (from .info), seconds since the epoch.
     mtimes: Vec<u64>,
-    handles: Mutex<HashMap<u64, Handle>>,
-    next_fh: AtomicU64,
     missing_logged: Mutex<HashSet<String>>,
     /// `path@version` of every module in the store (go.mod-only ones too).
     known: HashSet<String>,
@@ -120,8 +71,6 @@ impl Fs {
             store_hint: String::new(),
             content,
             mtimes,
-            handles: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
             missing_logged: Mutex::new(HashSet::new()),
         }
     }
@@ -233,86 +182,74 @@ impl Fs {
         self.ns.read().ok()?.parent(ino)
     }
 
-    /// Whether `open` would answer from memory, without verifying, extracting or
-    /// reading a blob: then the request loop answers it at once instead of handing
-    /// it to a worker (warm opens are most of what `go list` and builds do).
-    pub fn open_is_quick(&self, ino: u64) -> bool {
-        let Ok(ns) = self.ns.read() else { return false };
+    /// Answers OPEN on kernels that still send it (see `fuse.rs`): verifies what must
+    /// be verified, so a bad module fails at open there. `Ok(None)`: no such file;
+    /// `Ok(Some(false))`: a directory. No state is kept: reads go by inode.
+    pub fn open(&self, ino: u64) -> Result<Option<bool>> {
+        stats::inc(&self.content.stats.opens);
+        let Some(kind) = self.kind(ino)? else { return Ok(None) };
         let c = &self.content;
-        match ns.kind(ino) {
-            Some(Kind::ModuleFile(m, e)) => {
-                c.is_verified(m) && c.entries(m).is_ok_and(|en| en.get(e as usize).is_some_and(|en| !c.is_large(en)))
-                    || c.is_spilled(m, e)
-            }
-            Some(Kind::Zip(m) | Kind::ZipHash(m)) => c.is_verified(m),
-            Some(Kind::Mod(m)) => c.has_mod(m),
-            Some(Kind::List(_) | Kind::Info(_)) => true,
-            _ => false,
+        match kind {
+            Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(Some(false)),
+            Kind::ModuleFile(m, _) | Kind::Zip(m) | Kind::ZipHash(m) => drop(c.verified(m)?),
+            Kind::Mod(m) => drop(c.mod_file(m)?),
+            Kind::List(_) | Kind::Info(_) => {}
         }
+        Ok(Some(true))
     }
 
-    /// Opens a file: verifies what must be verified and returns a file handle.
-    /// `Ok(None)` if there is no such file.
-    pub fn open(&self, ino: u64) -> Result<Option<u64>> {
-        stats::inc(&self.content.stats.opens);
-        let (kind, list) = {
-            let ns = self.ns.read().map_err(|_| lock_err())?;
-            let Some(kind) = ns.kind(ino) else { return Ok(None) };
-            let list = match kind {
-                Kind::List(l) => Some(self.list_bytes(&ns, l)),
-                _ => None,
-            };
-            (kind, list)
-        };
+    fn kind(&self, ino: u64) -> Result<Option<Kind>> {
+        Ok(self.ns.read().map_err(|_| lock_err())?.kind(ino))
+    }
+
+    /// A file's bytes if they are in memory now, without verifying, extracting or
+    /// reading a blob: the request loop then answers at once instead of handing the
+    /// read to a worker (warm reads are most of what `go list` and builds do).
+    pub fn read_quick(&self, ino: u64) -> Option<Bytes> {
         let c = &self.content;
-        let handle = match kind {
+        let ns = self.ns.read().ok()?;
+        let data = match ns.kind(ino)? {
+            // A module's files are cached during its verification, before the
+            // verdict: they count only once it passed.
+            Kind::ModuleFile(m, e) if c.is_verified(m) => c.cached(m, e)?,
+            Kind::List(l) => bytes(self.list_bytes(&ns, l)),
+            Kind::Info(m) => bytes(c.modules.get(m as usize)?.info.clone().unwrap_or_default()),
+            Kind::Mod(m) if c.has_mod(m) => c.mod_file(m).ok()?,
+            Kind::ZipHash(m) if c.is_verified(m) => bytes(c.ziphash(m).ok()?),
+            _ => return None,
+        };
+        stats::inc(&c.stats.reads);
+        Some(data)
+    }
+
+    /// Reads from a file, verifying its module and extracting it first if needed.
+    /// `Ok(None)` if there is no such file (or it is a directory).
+    pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Option<Vec<u8>>> {
+        stats::inc(&self.content.stats.reads);
+        let Some(kind) = self.kind(ino)? else { return Ok(None) };
+        let c = &self.content;
+        let whole = |b: Bytes| slice(&b, offset, size).to_vec();
+        let out = match kind {
             Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(None),
             Kind::ModuleFile(m, e) => {
                 c.verified(m)?;
-                let entries = c.entries(m)?;
-                if entries.get(e as usize).is_some_and(|en| c.is_large(en)) {
-                    Handle::Disk(c.large_file(m, e)?)
+                if c.entries(m)?.get(e as usize).is_some_and(|en| c.is_large(en)) {
+                    let f = c.large_file(m, e)?;
+                    crate::content::pread(&f, offset, size).map_err(|e| Error::io("spilled file", e))?
                 } else {
-                    Handle::File(m, e, Arc::new(FileSlot::default()))
+                    whole(c.file(m, e)?)
                 }
             }
-            Kind::List(_) => Handle::Bytes(bytes(list.unwrap_or_default())),
-            Kind::Info(m) => {
-                let info = c.modules.get(m as usize).and_then(|x| x.info.clone()).unwrap_or_default();
-                Handle::Bytes(bytes(info))
-            }
-            Kind::Mod(m) => Handle::Bytes(c.mod_file(m)?),
-            Kind::Zip(m) => Handle::Zip(c.verified(m)?),
-            Kind::ZipHash(m) => Handle::Bytes(bytes(c.ziphash(m)?)),
-        };
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().map_err(|_| lock_err())?.insert(fh, handle);
-        Ok(Some(fh))
-    }
-
-    pub fn release(&self, fh: u64) {
-        if let Ok(mut h) = self.handles.lock() {
-            h.remove(&fh);
-        }
-    }
-
-    pub fn handle(&self, fh: u64) -> Option<Handle> {
-        self.handles.lock().ok()?.get(&fh).cloned()
-    }
-
-    /// Reads from an open file. Bytes handles are served by the caller straight
-    /// from memory (see `Handle`); this covers every kind.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
-        stats::inc(&self.content.stats.reads);
-        let h = self.handle(fh).ok_or_else(|| Error::Invalid(format!("read of unknown file handle {fh}")))?;
-        let out = match &h {
-            Handle::Bytes(b) => slice(b, offset, size).to_vec(),
-            Handle::File(m, e, slot) => slice(&slot.get(&self.content, *m, *e)?, offset, size).to_vec(),
-            Handle::Disk(f) => crate::content::pread(f, offset, size).map_err(|e| Error::io("spilled file", e))?,
-            Handle::Zip(v) => self.content.read_zip(v, offset, size)?,
+            Kind::Zip(m) => c.read_zip(&*c.verified(m)?, offset, size)?,
+            Kind::Mod(m) => whole(c.mod_file(m)?),
+            Kind::ZipHash(m) => slice(&c.ziphash(m)?, offset, size).to_vec(),
+            Kind::List(_) | Kind::Info(_) => match self.read_quick(ino) {
+                Some(b) => whole(b),
+                None => return Ok(None),
+            },
         };
         stats::add(&self.content.stats.bytes_served, out.len() as u64);
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// Logs, once per name, a lookup for a module the store does not have.

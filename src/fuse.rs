@@ -8,7 +8,9 @@
 
 use crate::error::{Error, Result};
 use crate::fs::{Attr, Fs};
-use fuser::consts::{FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FUSE_PARALLEL_DIROPS};
+use fuser::consts::{
+    FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FUSE_NO_OPENDIR_SUPPORT, FUSE_NO_OPEN_SUPPORT, FUSE_PARALLEL_DIROPS,
+};
 use fuser::{
     FileAttr, FileType, Filesystem, KernelConfig, MountOption, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty,
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
@@ -74,6 +76,10 @@ pub struct Adapter {
     pool: Pool,
     uid: u32,
     gid: u32,
+    /// The kernel opens files (and directories) without asking: set at INIT when
+    /// it supports that (Linux >= 3.14 for files, >= 5.1 for directories).
+    no_open: bool,
+    no_opendir: bool,
 }
 
 /// Logs a failure once and turns it into an errno.
@@ -85,7 +91,14 @@ fn errno(fs: &Fs, e: &Error) -> i32 {
 
 impl Adapter {
     pub fn new(fs: Arc<Fs>, workers: usize) -> std::io::Result<Adapter> {
-        Ok(Adapter { fs, pool: Pool::new(workers)?, uid: unsafe { libc::geteuid() }, gid: unsafe { libc::getegid() } })
+        Ok(Adapter {
+            fs,
+            pool: Pool::new(workers)?,
+            uid: unsafe { libc::geteuid() },
+            gid: unsafe { libc::getegid() },
+            no_open: false,
+            no_opendir: false,
+        })
     }
 
     fn file_attr(&self, a: &Attr) -> FileAttr {
@@ -135,6 +148,8 @@ impl Filesystem for Adapter {
     fn init(&mut self, _req: &Request<'_>, config: &mut KernelConfig) -> std::result::Result<(), libc::c_int> {
         // Optional speed-ups: a kernel without them still works.
         let _ = config.add_capabilities(FUSE_PARALLEL_DIROPS);
+        self.no_open = config.add_capabilities(FUSE_NO_OPEN_SUPPORT).is_ok();
+        self.no_opendir = config.add_capabilities(FUSE_NO_OPENDIR_SUPPORT).is_ok();
         let _ = config.set_max_background(64);
         let _ = config.set_max_readahead(1 << 20).or_else(|max| config.set_max_readahead(max));
         Ok(())
@@ -163,25 +178,28 @@ impl Filesystem for Adapter {
         if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
             return reply.error(libc::EROFS);
         }
+        if self.no_open {
+            // Zero-message opens: after this ENOSYS the kernel opens files itself, with
+            // keep-cache implied, and sends neither OPEN nor RELEASE again. A warm open
+            // then costs no round trip at all. Reads carry no handle: they go by inode.
+            return reply.error(libc::ENOSYS);
+        }
         // KEEP_CACHE: contents never change, so pages read once stay valid for every
         // later open, even after the daemon evicts its own copy.
-        let answer = move |fs: &Fs, reply: ReplyOpen| match fs.open(ino) {
-            Ok(Some(fh)) => reply.opened(fh, FOPEN_KEEP_CACHE),
-            Ok(None) => reply.error(libc::EISDIR),
-            Err(e) => reply.error(errno(fs, &e)),
-        };
-        if self.fs.open_is_quick(ino) {
-            return answer(&self.fs, reply);
-        }
         let fs = self.fs.clone();
-        self.pool.run(move || answer(&fs, reply));
+        self.pool.run(move || match fs.open(ino) {
+            Ok(Some(true)) => reply.opened(0, FOPEN_KEEP_CACHE),
+            Ok(Some(false)) => reply.error(libc::EISDIR),
+            Ok(None) => reply.error(libc::ENOENT),
+            Err(e) => reply.error(errno(&fs, &e)),
+        });
     }
 
     fn read(
         &mut self,
         _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
+        ino: u64,
+        _fh: u64,
         offset: i64,
         size: u32,
         _flags: i32,
@@ -189,38 +207,19 @@ impl Filesystem for Adapter {
         reply: ReplyData,
     ) {
         let offset = offset.max(0) as u64;
-        match self.fs.handle(fh) {
-            Some(h) if h.ready().is_some() => {
-                // Already in memory: answer inline.
-                let data = crate::fs::slice(h.ready().unwrap_or_default(), offset, size);
-                crate::stats::inc(&self.fs.content.stats.reads);
-                crate::stats::add(&self.fs.content.stats.bytes_served, data.len() as u64);
-                reply.data(data)
-            }
-            Some(_) => {
-                // Needs extraction or a read from the zip blob: off the request loop.
-                let fs = self.fs.clone();
-                self.pool.run(move || match fs.read(fh, offset, size) {
-                    Ok(d) => reply.data(&d),
-                    Err(e) => reply.error(errno(&fs, &e)),
-                });
-            }
-            None => reply.error(libc::EBADF),
+        if let Some(b) = self.fs.read_quick(ino) {
+            // Already in memory: answer inline.
+            let data = crate::fs::slice(&b, offset, size);
+            crate::stats::add(&self.fs.content.stats.bytes_served, data.len() as u64);
+            return reply.data(data);
         }
-    }
-
-    fn release(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        fh: u64,
-        _flags: i32,
-        _lock_owner: Option<u64>,
-        _flush: bool,
-        reply: ReplyEmpty,
-    ) {
-        self.fs.release(fh);
-        reply.ok();
+        // Needs verification, extraction or a read from a blob: off the request loop.
+        let fs = self.fs.clone();
+        self.pool.run(move || match fs.read(ino, offset, size) {
+            Ok(Some(d)) => reply.data(&d),
+            Ok(None) => reply.error(libc::ENOENT),
+            Err(e) => reply.error(errno(&fs, &e)),
+        });
     }
 
     fn flush(&mut self, _req: &Request<'_>, _ino: u64, _fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
@@ -232,6 +231,10 @@ impl Filesystem for Adapter {
     fn opendir(&mut self, _req: &Request<'_>, _ino: u64, flags: i32, reply: ReplyOpen) {
         if flags & libc::O_ACCMODE != libc::O_RDONLY {
             return reply.error(libc::EROFS);
+        }
+        if self.no_opendir {
+            // As for files: no OPENDIR/RELEASEDIR round trips; cache-dir is implied.
+            return reply.error(libc::ENOSYS);
         }
         reply.opened(0, FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE);
     }

@@ -418,7 +418,11 @@ fn collect_go_sums(paths: &[PathBuf]) -> Result<Vec<store::Sum>, Error> {
     Ok(sums)
 }
 
-fn cmd_mount(store_dir: &std::path::Path, a: MountArgs) -> Result<u8, Error> {
+fn cmd_mount(store_dir: &std::path::Path, mut a: MountArgs) -> Result<u8, Error> {
+    // The stats socket and the default log are named after the mountpoint: name
+    // them after its canonical path, as `stats`, `status` and `umount` look it up.
+    // (A missing mountpoint is reported by the mount itself.)
+    a.mountpoint = a.mountpoint.canonicalize().unwrap_or(a.mountpoint);
     let mut ready = daemon::Ready::none();
     if a.daemon {
         // Fork before any thread exists; the parent returns once the mount answers.
@@ -560,7 +564,8 @@ fn cmd_status(a: StatusArgs) -> Result<u8, Error> {
 }
 
 fn cmd_stats(a: StatsArgs) -> Result<u8, Error> {
-    let text = stats::fetch(&a.mountpoint).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mnt = a.mountpoint.canonicalize().unwrap_or(a.mountpoint);
+    let text = stats::fetch(&mnt).map_err(|e| Error::Invalid(e.to_string()))?;
     if a.json {
         println!("{text}");
     } else {
