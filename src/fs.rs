@@ -8,7 +8,7 @@ use crate::modpath;
 use crate::namespace::{Kind, Namespace};
 use crate::stats;
 use std::collections::HashSet;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The time shown for directories that belong to no module: Go's first release
@@ -37,8 +37,9 @@ pub struct DirEntry {
 pub struct Fs {
     ns: RwLock<Namespace>,
     pub content: Content,
-    /// Per-module modification time (from .info), seconds since the epoch.
-    mtimes: Vec<u64>,
+    /// Per-module modification time (from .info), seconds since the epoch; parsed
+    /// on first use, not at mount (start-up time matters more).
+    mtimes: Vec<OnceLock<u64>>,
     missing_logged: Mutex<HashSet<String>>,
     /// `path@version` of every module in the store (go.mod-only ones too).
     known: HashSet<String>,
@@ -52,13 +53,7 @@ fn lock_err() -> Error {
 impl Fs {
     pub fn new(content: Content) -> Fs {
         let ns = Namespace::build(&content.modules);
-        let mtimes = content
-            .modules
-            .iter()
-            .map(|m| {
-                m.info.as_deref().and_then(|i| std::str::from_utf8(i).ok()).and_then(info_time).unwrap_or(BASE_TIME)
-            })
-            .collect();
+        let mtimes = content.modules.iter().map(|_| OnceLock::new()).collect();
         log::info!(
             "namespace: {} modules, {} nodes before any module tree is opened",
             content.modules.len(),
@@ -96,7 +91,17 @@ impl Fs {
 
     fn attr_of(&self, ns: &Namespace, ino: u64) -> Result<Option<Attr>> {
         let Some(kind) = ns.kind(ino) else { return Ok(None) };
-        let module_time = |m: u32| self.mtimes.get(m as usize).copied().unwrap_or(BASE_TIME);
+        let module_time = |m: u32| match (self.mtimes.get(m as usize), self.content.modules.get(m as usize)) {
+            (Some(t), Some(module)) => *t.get_or_init(|| {
+                module
+                    .info
+                    .as_deref()
+                    .and_then(|i| std::str::from_utf8(i).ok())
+                    .and_then(info_time)
+                    .unwrap_or(BASE_TIME)
+            }),
+            _ => BASE_TIME,
+        };
         let modules = &self.content.modules;
         let m_of = |m: u32| modules.get(m as usize).ok_or_else(|| Error::Invalid(format!("no module #{m}")));
         let (size, secs) = match kind {

@@ -19,6 +19,7 @@ use crate::modpath;
 use crate::store::Module;
 use crate::zipfmt::Entry;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 pub const ROOT: u64 = 1;
@@ -59,10 +60,35 @@ struct Node {
     children: Vec<u64>,
     subdirs: u32,
     loaded: bool,
+    /// FNV-1a state over this node's path (before the final mix), so a child's
+    /// inode number is computed from its name alone, without building its path.
+    fnv: u64,
 }
 
+/// Node keys are already well-mixed hashes: use them as they are instead of
+/// hashing them again with SipHash (a third of the mount's start-up time).
+#[derive(Default)]
+struct InoHasher(u64);
+
+impl Hasher for InoHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; keep any other input well-defined anyway.
+        self.0 = bytes.iter().fold(self.0, |h, &b| fnv_step(h, b));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type NodeMap = HashMap<u64, Node, BuildHasherDefault<InoHasher>>;
+
 pub struct Namespace {
-    nodes: HashMap<u64, Node>,
+    nodes: NodeMap,
     /// Store id of each module (by index), and back.
     ids: Vec<i64>,
     by_id: HashMap<i64, u32>,
@@ -72,13 +98,20 @@ pub struct Namespace {
     pub lists: Vec<Vec<u32>>,
 }
 
-/// FNV-1a, then a mixer so that nearby paths spread over the whole range.
-fn ino_of(path: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in path.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+const FNV_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+}
+
+fn fnv(h: u64, s: &str) -> u64 {
+    s.bytes().fold(h, fnv_step)
+}
+
+/// The inode number of a path below the mount: FNV-1a of the path, then a mixer so
+/// that nearby paths spread over the whole range.
+fn ino_of(fnv_state: u64) -> u64 {
+    let mut h = fnv_state;
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -93,7 +126,7 @@ impl Namespace {
     /// Builds the namespace of all modules (their trees stay unloaded).
     pub fn build(modules: &[Module]) -> Namespace {
         let mut ns = Namespace {
-            nodes: HashMap::new(),
+            nodes: NodeMap::default(),
             ids: modules.iter().map(|m| m.id).collect(),
             by_id: modules.iter().enumerate().map(|(i, m)| (m.id, i as u32)).collect(),
             trees: HashMap::new(),
@@ -101,9 +134,17 @@ impl Namespace {
         };
         ns.nodes.insert(
             ROOT,
-            Node { parent: ROOT, name: "".into(), kind: Kind::Dir, children: Vec::new(), subdirs: 0, loaded: true },
+            Node {
+                parent: ROOT,
+                name: "".into(),
+                kind: Kind::Dir,
+                children: Vec::new(),
+                subdirs: 0,
+                loaded: true,
+                fnv: FNV_BASIS,
+            },
         );
-        let download = ns.mkdir_p(ROOT, "", "cache/download");
+        let download = ns.mkdir_p(ROOT, "cache/download");
         let mut list_of: HashMap<&str, u32> = HashMap::new();
         for (i, m) in modules.iter().enumerate() {
             let i = i as u32;
@@ -111,24 +152,23 @@ impl Namespace {
                 log::warn!("{}@{}: cannot be named in a module cache (not escapable); not served", m.path, m.version);
                 continue;
             };
-            let at_v_path = format!("cache/download/{ep}/@v");
-            let at_v = ns.mkdir_p(download, "cache/download", &format!("{ep}/@v"));
+            let at_v = ns.mkdir_p(download, &format!("{ep}/@v"));
             let list = *list_of.entry(m.path.as_str()).or_insert_with(|| {
                 ns.lists.push(Vec::new());
                 (ns.lists.len() - 1) as u32
             });
             ns.lists[list as usize].push(i);
-            ns.add(at_v, &at_v_path, "list", Kind::List(list));
-            ns.add(at_v, &at_v_path, &format!("{ev}.mod"), Kind::Mod(i));
+            ns.add(at_v, "list", Kind::List(list));
+            ns.add(at_v, &format!("{ev}.mod"), Kind::Mod(i));
             if m.info.is_some() {
-                ns.add(at_v, &at_v_path, &format!("{ev}.info"), Kind::Info(i));
+                ns.add(at_v, &format!("{ev}.info"), Kind::Info(i));
             }
             if m.zip.is_some() {
-                ns.add(at_v, &at_v_path, &format!("{ev}.zip"), Kind::Zip(i));
-                ns.add(at_v, &at_v_path, &format!("{ev}.ziphash"), Kind::ZipHash(i));
+                ns.add(at_v, &format!("{ev}.zip"), Kind::Zip(i));
+                ns.add(at_v, &format!("{ev}.ziphash"), Kind::ZipHash(i));
                 let (dir, base) = ep.rsplit_once('/').unwrap_or(("", ep.as_str()));
-                let parent = ns.mkdir_p(ROOT, "", dir);
-                let root = ns.add(parent, dir, &format!("{base}@{ev}"), Kind::ModuleRoot(i));
+                let parent = ns.mkdir_p(ROOT, dir);
+                let root = ns.add(parent, &format!("{base}@{ev}"), Kind::ModuleRoot(i));
                 if let Some(n) = ns.nodes.get_mut(&root) {
                     n.loaded = false;
                 }
@@ -220,9 +260,10 @@ impl Namespace {
     }
 
     /// Adds a node (or returns the existing one of that path). Children are sorted later.
-    fn add(&mut self, parent: u64, parent_path: &str, name: &str, kind: Kind) -> u64 {
-        let path = if parent_path.is_empty() { name.to_string() } else { format!("{parent_path}/{name}") };
-        let mut ino = ino_of(&path);
+    fn add(&mut self, parent: u64, name: &str, kind: Kind) -> u64 {
+        let Some(p) = self.nodes.get(&parent) else { return parent };
+        let state = if parent == ROOT { fnv(p.fnv, name) } else { fnv(fnv_step(p.fnv, b'/'), name) };
+        let mut ino = ino_of(state);
         let mut salt = 0u32;
         loop {
             match self.nodes.get(&ino) {
@@ -234,10 +275,12 @@ impl Namespace {
                 None => {}
             }
             salt += 1;
-            ino = ino_of(&format!("{path}\0{salt}"));
+            ino = ino_of(fnv(fnv_step(state, 0), &salt.to_string()));
         }
-        self.nodes
-            .insert(ino, Node { parent, name: name.into(), kind, children: Vec::new(), subdirs: 0, loaded: true });
+        self.nodes.insert(
+            ino,
+            Node { parent, name: name.into(), kind, children: Vec::new(), subdirs: 0, loaded: true, fnv: state },
+        );
         if let Some(p) = self.nodes.get_mut(&parent) {
             p.children.push(ino);
             if kind.is_dir() {
@@ -248,22 +291,24 @@ impl Namespace {
     }
 
     /// Creates the directories of a slash-separated relative path under `base`.
-    fn mkdir_p(&mut self, base: u64, base_path: &str, rel: &str) -> u64 {
-        let mut cur = base;
-        let mut cur_path = base_path.to_string();
-        for part in rel.split('/').filter(|p| !p.is_empty()) {
-            cur = self.add(cur, &cur_path, part, Kind::Dir);
-            cur_path = if cur_path.is_empty() { part.to_string() } else { format!("{cur_path}/{part}") };
-        }
-        cur
+    fn mkdir_p(&mut self, base: u64, rel: &str) -> u64 {
+        rel.split('/').filter(|p| !p.is_empty()).fold(base, |cur, part| self.add(cur, part, Kind::Dir))
     }
 
     fn sort_children(&mut self, dirs: &[u64]) {
-        for d in dirs {
-            let Some(mut kids) = self.nodes.get_mut(d).map(|n| std::mem::take(&mut n.children)) else { continue };
-            kids.sort_by(|a, b| self.name(*a).cmp(&self.name(*b)));
-            kids.shrink_to_fit();
-            if let Some(n) = self.nodes.get_mut(d) {
+        // Sort with the names at hand (one lookup per child, not per comparison),
+        // then store the results.
+        let sorted: Vec<(u64, Vec<u64>)> = dirs
+            .iter()
+            .filter_map(|d| {
+                let kids = &self.nodes.get(d)?.children;
+                let mut named: Vec<(&str, u64)> = kids.iter().map(|&k| (self.name(k).unwrap_or(""), k)).collect();
+                named.sort_unstable();
+                Some((*d, named.into_iter().map(|(_, k)| k).collect()))
+            })
+            .collect();
+        for (d, kids) in sorted {
+            if let Some(n) = self.nodes.get_mut(&d) {
                 n.children = kids;
             }
         }
@@ -280,20 +325,16 @@ impl Namespace {
             return;
         }
         self.trees.insert(module, entries.clone());
-        let root_path = self.path_of(root);
         let mut dirs = vec![root];
         for (i, e) in entries.iter().enumerate() {
             let dir = e.name.rsplit_once('/').map_or("", |(d, _)| d);
             let mut parent = root;
-            let mut parent_path = root_path.clone();
             for part in dir.split('/').filter(|p| !p.is_empty()) {
                 let before = self.nodes.len();
-                parent = self.add(parent, &parent_path, part, Kind::ModuleDir(module));
+                parent = self.add(parent, part, Kind::ModuleDir(module));
                 if self.nodes.len() > before {
                     dirs.push(parent);
                 }
-                parent_path.push('/');
-                parent_path.push_str(part);
             }
             let ino = self.file_ino(module, i as u32);
             if let Some(p) = self.nodes.get_mut(&parent) {
