@@ -451,6 +451,8 @@ impl Content {
         let f = Arc::new(out);
         if let Ok(mut c) = self.spilled.lock() {
             stats::add(&self.stats.cache_evictions, c.insert((m, e), f.clone(), entry.size));
+            self.stats.spill_bytes.store(c.bytes(), Relaxed);
+            self.stats.spill_files.store(c.len() as u64, Relaxed);
         }
         Ok(f)
     }
@@ -491,11 +493,6 @@ impl Content {
     /// Whether the .mod is already checked and in memory.
     pub fn has_mod(&self, m: u32) -> bool {
         self.states.get(m as usize).is_some_and(|st| st.gomod.get().is_some())
-    }
-
-    /// Whether a large file is already in the spill directory.
-    pub fn is_spilled(&self, m: u32, e: u32) -> bool {
-        self.spilled.try_lock().is_ok_and(|mut c| c.get(&(m, e)).is_some())
     }
 
     /// `<v>.ziphash`: only once the module verified (cmd/go trusts this file).

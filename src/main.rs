@@ -448,6 +448,7 @@ fn mount_and_serve(store_dir: &std::path::Path, a: &MountArgs, ready: &mut daemo
     // arena per thread per core keeps freed extraction buffers in each of them.
     // (The cache also trims the heap as it evicts; see content.rs.)
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    raise_fd_limit();
     let st = store::Store::open_ro(store_dir)?;
     let sums = collect_go_sums(&a.go_sum)?;
     let stats = std::sync::Arc::new(stats::Stats::default());
@@ -469,6 +470,20 @@ fn mount_and_serve(store_dir: &std::path::Path, a: &MountArgs, ready: &mut daemo
     };
     fuse::serve(fs, &a.mountpoint, &cfg, ready)?;
     Ok(0)
+}
+
+/// Each verified module keeps its zip blob open, and each large file its spill
+/// file: a store of thousands of modules needs more descriptors than the usual
+/// soft limit of 1024 (systemd's default). Raise the soft limit to the hard one,
+/// as the Go runtime does for the same reason.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max {
+        let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
+            log::warn!("cannot raise the open-file limit from {}: {}", lim.rlim_cur, std::io::Error::last_os_error());
+        }
+    }
 }
 
 fn shell_quote(s: &str) -> String {

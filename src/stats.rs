@@ -40,6 +40,8 @@ counters! {
     cache_evictions: "files evicted from the cache",
     cache_bytes: "bytes currently held by the cache",
     cache_files: "files currently held by the cache",
+    spill_bytes: "bytes of large files currently extracted to --cache-dir",
+    spill_files: "large files currently extracted to --cache-dir (each an open descriptor)",
     modules_loaded: "modules whose file list was loaded from the index",
     modules_extracted: "modules decompressed (and verified) at least once",
     verifications_ok: "module trees whose hash matched the trusted sum",
