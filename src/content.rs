@@ -64,7 +64,8 @@ enum VState {
 }
 
 struct ModState {
-    entries: OnceLock<Arc<[Entry]>>,
+    /// The module's files from the index, or why the index's list was refused.
+    entries: OnceLock<std::result::Result<Arc<[Entry]>, Arc<str>>>,
     verify: Mutex<VState>,
     done: Condvar,
     /// The .mod bytes once they matched their hash (cmd/go opens them very often).
@@ -204,19 +205,51 @@ impl Content {
             .collect()
     }
 
-    /// The module's files, from the index (loaded once).
+    /// The module's files, from the index (loaded once). The index is not trusted
+    /// with names either: a list breaking the zip name rules (escaping paths, NUL,
+    /// case-fold collisions, files that are also directories...) never reaches the
+    /// namespace; the module fails with EIO, logged once.
     pub fn entries(&self, m: u32) -> Result<Arc<[Entry]>> {
         let st = self.state(m)?;
-        if let Some(e) = st.entries.get() {
-            return Ok(e.clone());
-        }
-        let module = self.module(m)?;
-        let list: Arc<[Entry]> = {
-            let store = self.store.lock().map_err(|_| Error::Invalid("store lock poisoned".into()))?;
-            store.entries(module.id)?.into()
+        let loaded = match st.entries.get() {
+            Some(e) => e.clone(),
+            None => {
+                let module = self.module(m)?;
+                let list: Arc<[Entry]> = {
+                    let store = self.store.lock().map_err(|_| Error::Invalid("store lock poisoned".into()))?;
+                    store.entries(module.id)?.into()
+                };
+                let checked = zipfmt::check_file_names(list.iter().map(|e| e.name.as_str())).map(|_| list).map_err(
+                    |why| -> Arc<str> {
+                        format!(
+                            "{}: the store index lists an invalid file name: {why}; every file of this module fails with EIO",
+                            label(module)
+                        )
+                        .into()
+                    },
+                );
+                stats::inc(&self.stats.modules_loaded);
+                let mut first = false;
+                let e = st
+                    .entries
+                    .get_or_init(|| {
+                        first = true;
+                        checked
+                    })
+                    .clone();
+                if let (true, Err(why)) = (first, &e) {
+                    stats::inc(&self.stats.verifications_failed);
+                    log::error!("{why}");
+                }
+                e
+            }
         };
-        stats::inc(&self.stats.modules_loaded);
-        Ok(st.entries.get_or_init(|| list).clone())
+        loaded.map_err(|why| Error::Invalid(why.to_string()))
+    }
+
+    /// Whether `why` is the refusal of the module's entry list, already logged.
+    fn is_entries_refusal(&self, m: u32, why: &str) -> bool {
+        self.states.get(m as usize).is_some_and(|st| matches!(st.entries.get(), Some(Err(e)) if **e == *why))
     }
 
     /// Waits for (or runs) the module's verification.
@@ -243,8 +276,10 @@ impl Content {
                 Ok(v)
             }
             Err(why) => {
-                stats::inc(&self.stats.verifications_failed);
-                log::error!("{why}");
+                if !self.is_entries_refusal(m, &why) {
+                    stats::inc(&self.stats.verifications_failed);
+                    log::error!("{why}");
+                }
                 *g = VState::Failed(why.clone().into());
                 Err(Error::Invalid(why))
             }
@@ -269,7 +304,14 @@ impl Content {
             format!("{name}: {what} (blob {}); every file of this module fails with EIO", blob.display())
         };
         let zip = File::open(&blob).map_err(|e| fail(format!("cannot open zip blob: {e}")))?;
-        let entries = self.entries(m).map_err(|e| fail(e.to_string()))?;
+        let entries = self.entries(m).map_err(|e| {
+            let why = e.to_string();
+            if self.is_entries_refusal(m, &why) {
+                why
+            } else {
+                fail(why)
+            }
+        })?;
         stats::inc(&self.stats.modules_extracted);
         if !self.opts.verify {
             return Ok(Verified { zip, digests: Vec::new() });
@@ -279,28 +321,70 @@ impl Content {
         if got != zi.blob {
             return Err(fail(format!("zip blob is corrupt: its sha256 is {got}, expected {}", zi.blob)));
         }
+        // The index was built from this zip at import, but whoever could swap the blob
+        // could rewrite the index too (and its sha256, sizes, entries and h1 to match):
+        // the blob's sha256 and the recorded h1 then prove nothing. So the blob passes
+        // the import validator's structural rules again (names, declared sizes, local
+        // headers, overlaps, zip64), and the index's entry list must be exactly the one
+        // the validator reads from it, before a byte is inflated or served.
+        let layout = {
+            let map = Mapped::new(&zip).map_err(|e| fail(format!("cannot map zip blob: {e}")))?;
+            zipfmt::check_layout(map.bytes(), &module.path, &module.version).map_err(|e| {
+                fail(match &e.entry {
+                    Some(entry) => format!("invalid module zip: {entry}: {}", e.rule),
+                    None => format!("invalid module zip: {}", e.rule),
+                })
+            })?
+        };
+        let files = layout.files();
+        if files[..] != entries[..] {
+            let differ = files.iter().zip(entries.iter()).find(|(a, b)| a != b);
+            return Err(fail(match differ {
+                Some((z, i)) => {
+                    format!("the index disagrees with the zip blob about {:?} (index {i:?}, zip {z:?})", i.name)
+                }
+                None => format!("the index lists {} files, the zip blob holds {}", entries.len(), files.len()),
+            }));
+        }
         // Keep the files of small modules: they are about to be read. (Only small ones:
         // with several verifications at once, kept trees are memory in flight.)
-        let keep = zi.tree_size <= self.opts.cache_size / 16;
-        let mut digests = Vec::with_capacity(entries.len());
-        let mut named = Vec::with_capacity(entries.len());
-        for (i, e) in entries.iter().enumerate() {
-            let d: [u8; 32] = if keep && !self.is_large(e) {
-                let (reserved, mut data) = self.reserve(e.size);
-                zipfmt::read_entry_into(&zip, e, data.as_mut_slice())
-                    .map_err(|err| fail(format!("cannot extract: {err}")))?;
-                let d = hash::sha256(&data);
-                self.cache_put((m, i as u32), Arc::new(data), reserved);
-                d
-            } else {
-                // Streamed: a large file never sits in memory whole just to be hashed.
-                let mut h = Sha256::new();
-                zipfmt::stream_entry(&zip, e, &mut |chunk| h.update(chunk))
-                    .map_err(|err| fail(format!("cannot extract: {err}")))?;
-                h.finalize().into()
+        let keep = layout.total_size <= self.opts.cache_size / 16;
+        let mut digests = vec![[0u8; 32]; entries.len()];
+        let mut named = Vec::with_capacity(layout.items.len());
+        // Every zip entry, directories too: the h1 recorded at import (dirhash.HashZip)
+        // names them, so leaving them out would refuse a valid module.
+        for item in &layout.items {
+            let e = &item.entry;
+            // The index is sorted by name and equal to `files`: find a file's slot.
+            let slot = match item.is_file {
+                true => Some(
+                    entries
+                        .binary_search_by(|x| x.name.as_str().cmp(&e.name))
+                        .map_err(|_| fail(format!("{}: not in the index", e.name)))?,
+                ),
+                false => None,
             };
-            digests.push(d);
-            named.push((format!("{}@{}/{}", module.path, module.version, e.name), d));
+            let d: [u8; 32] = match slot {
+                Some(i) if keep && !self.is_large(e) => {
+                    let (reserved, mut data) = self.reserve(e.size);
+                    zipfmt::read_entry_into(&zip, e, data.as_mut_slice())
+                        .map_err(|err| fail(format!("cannot extract: {err}")))?;
+                    let d = hash::sha256(&data);
+                    self.cache_put((m, i as u32), Arc::new(data), reserved);
+                    d
+                }
+                _ => {
+                    // Streamed: a large file never sits in memory whole just to be hashed.
+                    let mut h = Sha256::new();
+                    zipfmt::stream_entry(&zip, e, &mut |chunk| h.update(chunk))
+                        .map_err(|err| fail(format!("cannot extract: {err}")))?;
+                    h.finalize().into()
+                }
+            };
+            named.push((item.full.as_str(), d));
+            if let Some(i) = slot {
+                digests[i] = d;
+            }
         }
         let got = hash::hash1(&named);
         if got != expected {
@@ -542,6 +626,47 @@ pub fn spill_file(dir: &std::path::Path) -> std::io::Result<File> {
             Ok(f)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A read-only mapping of a whole blob, for the structure check only: it reads just
+/// the headers, scattered over the file, without copying the zip into memory.
+/// A blob is never rewritten in place (import writes a temp file and renames it), so
+/// the file cannot shrink under the mapping (which would be SIGBUS) unless someone
+/// truncates store files by hand while the mount verifies that very module.
+struct Mapped {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mapped {
+    fn new(f: &File) -> std::io::Result<Mapped> {
+        let len = usize::try_from(f.metadata()?.len()).map_err(std::io::Error::other)?;
+        if len == 0 {
+            return Ok(Mapped { ptr: std::ptr::null_mut(), len: 0 });
+        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(f);
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, fd, 0) };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Mapped { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // Valid for `len` bytes until drop; PROT_READ, never written through.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            unsafe { libc::munmap(self.ptr, self.len) };
+        }
     }
 }
 

@@ -382,7 +382,17 @@ pub struct MountConfig {
 /// Is `p` the mountpoint of a FUSE filesystem whose daemon is gone
 /// ("Transport endpoint is not connected")?
 fn is_stale_mount(p: &Path) -> bool {
-    matches!(std::fs::metadata(p), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+    if matches!(std::fs::metadata(p), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN)) {
+        return true;
+    }
+    // stat alone misses most stale mounts: the kernel answers it from the root's
+    // attributes, cached for TTL (a year), even after the daemon died. statfs is
+    // never cached: it always reaches the daemon, so a dead one shows as ENOTCONN.
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else { return false };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let failed = unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0;
+    failed && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN)
 }
 
 /// One line of /proc/self/mountinfo.

@@ -368,15 +368,42 @@ pub fn import(store: &Store, inputs: &Inputs, threads: usize, progress: Progress
         let (mut batch_bytes, mut batch_n) = (0u64, 0usize);
         for (done, (i, res)) in rx.into_iter().enumerate() {
             let label = jobs[i].label();
-            let outcome = res.and_then(|p| {
-                batch_bytes += p.zip.as_ref().map_or(0, |(b, _)| b.len() as u64);
-                store_module(store, &batch, p, &mut report)
-            });
+            // (outcome, whether an error came from writing the store)
+            let outcome = match res {
+                Err(e) => Err((e, false)),
+                Ok(p) => {
+                    batch_bytes += p.zip.as_ref().map_or(0, |(b, _)| b.len() as u64);
+                    // One savepoint per module: a failure halfway through its rows (the
+                    // index's disk filling up, say) takes back all of them, never some.
+                    let stored = batch.savepoint().and_then(|_| match store_module(store, &batch, p, &mut report) {
+                        Ok(u) => batch.release().map(|_| u),
+                        Err(e) => batch.rollback_to().and(Err(e)),
+                    });
+                    stored.map_err(|e| {
+                        let writing = matches!(e, Error::Io { .. } | Error::Db(_));
+                        (e, writing)
+                    })
+                }
+            };
             match outcome {
                 Ok(Upsert::Added) => report.added += 1,
                 Ok(Upsert::Completed) => report.completed += 1,
                 Ok(Upsert::Unchanged) => report.unchanged += 1,
-                Err(e) => {
+                // Writing the store failed (disk full, I/O error, index error): every
+                // module after this one would fail the same way, one error line each.
+                // Stop, keeping the modules recorded so far (complete, each of them).
+                Err((e, true)) => {
+                    let kept = report.added + report.completed;
+                    let committed = store.sync_blobs().and_then(|_| batch.commit());
+                    let outcome = match committed {
+                        Ok(()) => format!("the {kept} modules stored before it are kept"),
+                        Err(c) => format!("the last {batch_n} modules were not recorded either ({c})"),
+                    };
+                    return Err(Error::Invalid(format!(
+                        "{label}: cannot write to the store: {e}; import stopped, {outcome}"
+                    )));
+                }
+                Err((e, _)) => {
                     log::error!("{e}");
                     report.errors.push(e.to_string());
                 }

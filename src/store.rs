@@ -139,6 +139,10 @@ impl Store {
     /// no -shm file), which is what read-only exports need.
     pub fn open_ro(dir: &Path) -> Result<Store> {
         let index = dir.join(INDEX);
+        if index.exists() && !index.is_file() {
+            // Not "missing": something else is in its place (a directory, a device).
+            return Err(Error::Store(format!("{}: unreadable store index: not a regular file", index.display())));
+        }
         if !index.is_file() {
             return Err(Error::Store(format!(
                 "{}: no modcachefs store here (missing {INDEX}); create one with `modcachefs import --store {} ...`",
@@ -395,6 +399,21 @@ impl Tx<'_> {
             self.tx.prepare_cached("SELECT h1, source FROM sums WHERE path = ?1 AND version = ?2 AND kind = ?3")?;
         let rows = st.query_map(params![path, version, kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Starts a nested unit inside the transaction (see `release`, `rollback_to`).
+    pub fn savepoint(&self) -> Result<()> {
+        Ok(self.tx.execute_batch("SAVEPOINT module")?)
+    }
+
+    /// Keeps what was written since `savepoint`.
+    pub fn release(&self) -> Result<()> {
+        Ok(self.tx.execute_batch("RELEASE module")?)
+    }
+
+    /// Undoes everything written since `savepoint` (the transaction goes on).
+    pub fn rollback_to(&self) -> Result<()> {
+        Ok(self.tx.execute_batch("ROLLBACK TO module; RELEASE module")?)
     }
 
     pub fn commit(self) -> Result<()> {

@@ -46,7 +46,7 @@
 //! central directory must end exactly where the (zip64) end record begins, so
 //! prepended data (Go's "baseOffset" for self-extracting archives) is refused; the
 //! deflate stream must end within the entry's compressed bytes (bytes after its end
-//! are ignored, as Go does).
+//! are ignored, as Go does); a path element may not be longer than 255 bytes.
 //!
 //! Memory: [`inspect`] streams each entry through a fixed buffer; its bookkeeping is
 //! linear in the number of entries, which the 500 MiB limit bounds.
@@ -71,6 +71,8 @@ pub const MAX_ZIP_SIZE: u64 = 500 << 20;
 pub const MAX_GO_MOD_SIZE: u64 = 16 << 20;
 /// Largest `LICENSE` (at the module root) cmd/go accepts.
 pub const MAX_LICENSE_SIZE: u64 = 16 << 20;
+/// Longest file or directory name (one path element, in bytes): NAME_MAX.
+pub const MAX_NAME_ELEMENT: usize = 255;
 
 /// One regular file of a module zip, as the serve path needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -782,6 +784,14 @@ fn check_file_path(path: &str) -> Result<(), String> {
 /// `module.checkElem` for file paths: in Go's order, without the Windows short-name
 /// rule, which Go applies to import and module paths only.
 fn check_file_path_element(elem: &str) -> Result<(), String> {
+    // Stricter than Go, which has no limit: no Linux or macOS file system can hold
+    // a longer name, so cmd/go could never extract it, and a mount could not serve it.
+    if elem.len() > MAX_NAME_ELEMENT {
+        return Err(format!(
+            "path element too long ({} bytes; file systems allow at most {MAX_NAME_ELEMENT})",
+            elem.len()
+        ));
+    }
     if elem.bytes().all(|b| b == b'.') {
         return Err(format!("invalid path element {elem:?}"));
     }
@@ -1114,6 +1124,62 @@ struct Local<'a> {
 /// and every entry's data (inflated, bounded by its declared size + 1 byte, CRC and
 /// length checked). Returns the regular files and the zip's `h1:` hash.
 pub fn inspect(zip: &[u8], module: &str, version: &str) -> Result<ModuleZip, ZipError> {
+    let layout = check_layout(zip, module, version)?;
+    // 4. Inflate everything: sizes, CRCs, and the hash of every zip entry (as
+    //    dirhash.HashZip: directories included, named in full).
+    let src = Mem(zip);
+    let mut decoder = Decoder::new();
+    let mut pairs = Vec::with_capacity(layout.items.len());
+    for item in &layout.items {
+        let mut sha = Sha256::new();
+        decoder.decode(&src, &item.entry, &mut |chunk| sha.update(chunk)).map_err(|d| ZipError {
+            module: module.to_string(),
+            version: version.to_string(),
+            entry: Some(item.label.clone()),
+            rule: d.to_string(),
+        })?;
+        pairs.push((item.full.as_str(), <[u8; 32]>::from(sha.finalize())));
+    }
+    let h1 = hash1(&pairs);
+    Ok(ModuleZip { entries: layout.files(), h1, total_size: layout.total_size })
+}
+
+/// One entry of a module zip whose structure passed [`check_layout`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutItem {
+    /// The full name in the zip (`<module>@<version>/<path>`), as Hash1 names it.
+    pub full: String,
+    /// How errors name it.
+    pub label: String,
+    /// A regular file (else a directory entry, which has no content).
+    pub is_file: bool,
+    /// Where its bytes are; `name` is empty for directory entries.
+    pub entry: Entry,
+}
+
+/// A module zip's structure, checked against every rule that does not need the
+/// entries' data: everything [`inspect`] checks except sizes, CRCs and the hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Every entry, directories included, in central directory order.
+    pub items: Vec<LayoutItem>,
+    /// Sum of the declared uncompressed sizes of the regular files.
+    pub total_size: u64,
+}
+
+impl Layout {
+    /// The regular files, sorted by name (byte order): [`ModuleZip::entries`].
+    pub fn files(&self) -> Vec<Entry> {
+        let mut v: Vec<Entry> = self.items.iter().filter(|i| i.is_file).map(|i| i.entry.clone()).collect();
+        v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+}
+
+/// Steps 1-3 of [`inspect`]: names, sizes as declared, local headers, overlaps,
+/// central/local agreement. Reads only headers, never entry data, so the serve path
+/// can re-check a stored blob without trusting the index built from it.
+pub fn check_layout(zip: &[u8], module: &str, version: &str) -> Result<Layout, ZipError> {
     let err = |entry: Option<String>, rule: String| ZipError {
         module: module.to_string(),
         version: version.to_string(),
@@ -1320,35 +1386,28 @@ pub fn inspect(zip: &[u8], module: &str, version: &str) -> Result<ModuleZip, Zip
         }
     }
 
-    // 4. Inflate everything: sizes, CRCs, and the hash of every zip entry (as
-    //    dirhash.HashZip: directories included, named in full).
-    let src = Mem(zip);
-    let mut decoder = Decoder::new();
-    let mut pairs = Vec::with_capacity(central.len());
-    let mut entries = Vec::new();
-    for ((e, n), l) in central.iter().zip(&named).zip(&locals) {
-        let entry = Entry {
-            name: match n.kind {
-                Kind::File(path) => path.to_string(),
-                Kind::Dir(_) | Kind::Root => String::new(),
+    let items = central
+        .iter()
+        .zip(&named)
+        .zip(&locals)
+        .map(|((e, n), l)| LayoutItem {
+            full: n.full.to_string(),
+            label: n.label.clone(),
+            is_file: matches!(n.kind, Kind::File(_)),
+            entry: Entry {
+                name: match n.kind {
+                    Kind::File(path) => path.to_string(),
+                    Kind::Dir(_) | Kind::Root => String::new(),
+                },
+                data_offset: l.data_offset,
+                compressed_size: e.compressed_size,
+                size: e.size,
+                method: e.method,
+                crc32: e.crc32,
             },
-            data_offset: l.data_offset,
-            compressed_size: e.compressed_size,
-            size: e.size,
-            method: e.method,
-            crc32: e.crc32,
-        };
-        let mut sha = Sha256::new();
-        decoder
-            .decode(&src, &entry, &mut |chunk| sha.update(chunk))
-            .map_err(|d| err(Some(n.label.clone()), d.to_string()))?;
-        pairs.push((n.full, <[u8; 32]>::from(sha.finalize())));
-        if let Kind::File(_) = n.kind {
-            entries.push(entry);
-        }
-    }
-    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    Ok(ModuleZip { entries, h1: hash1(&pairs), total_size: total })
+        })
+        .collect();
+    Ok(Layout { items, total_size: total })
 }
 
 /// Why a zip's directory cannot be read, or `None` when it can: for messages about
@@ -1362,6 +1421,24 @@ pub fn directory_error(zip: &[u8]) -> Option<String> {
         Some(entry) => format!("{entry}: {rule}"),
         None => rule,
     })
+}
+
+/// The name rules a module zip's files pass (`module.CheckFilePath`, case-fold
+/// collisions, duplicates, files that are also directories, go.mod only at the root),
+/// for file names that come from elsewhere than a zip: the store index, which a mount
+/// does not take on trust. Names are relative to the module root.
+pub fn check_file_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    let mut collisions = Collisions::default();
+    for name in names {
+        let fail = |rule: String| format!("{}: {rule}", printable(name.as_bytes()));
+        check_file_path(name).map_err(fail)?;
+        collisions.check(name, false).map_err(fail)?;
+        let base = name.rsplit('/').next().unwrap_or(name);
+        if base.eq_ignore_ascii_case("go.mod") && name != "go.mod" {
+            return Err(fail("go.mod file not in module root directory, or not lowercase".into()));
+        }
+    }
+    Ok(())
 }
 
 /// The `(module, version)` a zip claims, read from its first entry's name

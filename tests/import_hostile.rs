@@ -207,8 +207,28 @@ fn hostile_zips_are_refused_and_store_unchanged() {
 
     // Loose zips, one import each.
     let cases = hostile_zips(|_| zipgen::M.to_string());
-    assert!(cases.len() >= 18, "catalogue has {} cases", cases.len());
+    assert!(cases.len() >= 26, "catalogue has {} cases", cases.len());
+    // The zip-format attacks, each refused with its own message (check_catalogue).
+    for case in [
+        "overlap",
+        "local-name",
+        "local-sizes",
+        "zip64-lie",
+        "zip64-extra",
+        "huge-count",
+        "long-name",
+        "zip-bomb",
+        "honest-bomb",
+    ] {
+        assert!(cases.iter().any(|c| c.case == case), "no {case:?} case in the catalogue");
+    }
     check_catalogue(&cases);
+    let anonymous: Vec<&str> = cases.iter().filter(|c| zipfmt::module_of(&c.zip).is_none()).map(|c| c.case).collect();
+    assert_eq!(
+        anonymous,
+        ["truncated", "zip64-lie", "zip64-extra", "huge-count"],
+        "zips that cannot name their module"
+    );
     let loose = tmp.path().join("loose");
     std::fs::create_dir_all(&loose).unwrap();
     for c in &cases {
@@ -216,9 +236,13 @@ fn hostile_zips_are_refused_and_store_unchanged() {
         std::fs::write(&zp, &c.zip).unwrap();
         let r = import_paths(&store, &[&zp]);
         assert_eq!(r.code, 1, "{}: exit code, stderr:\n{}", c.case, r.stderr);
-        // A zip without a readable directory cannot say which module it is: the
-        // message names the file instead, and still says what is wrong with it.
-        let who = if c.case == "truncated" { zp.display().to_string() } else { format!("{}@{}", c.module, c.version) };
+        // A zip without a readable directory (truncated, lying end records) cannot say
+        // which module it is: the message names the file instead, and still says what
+        // is wrong with it.
+        let who = match zipfmt::module_of(&c.zip) {
+            None => zp.display().to_string(),
+            Some(_) => format!("{}@{}", c.module, c.version),
+        };
         error_line(&r.stderr, &who, &[c.needle]);
         for o in cases.iter().filter(|o| o.case != c.case) {
             assert!(

@@ -168,6 +168,8 @@ pub struct Mount {
     pub dir: PathBuf,
     child: Option<Child>,
     log: PathBuf,
+    /// Leave whatever is mounted at `dir` alone on drop (after `kill9`).
+    keep_mount: bool,
 }
 
 impl Mount {
@@ -187,7 +189,7 @@ impl Mount {
             .stderr(logf)
             .spawn()
             .expect("start modcachefs mount");
-        let mut m = Mount { dir: dir.to_path_buf(), child: Some(child), log };
+        let mut m = Mount { dir: dir.to_path_buf(), child: Some(child), log, keep_mount: false };
         m.wait_ready();
         m
     }
@@ -235,6 +237,17 @@ impl Mount {
         self.log_text()
     }
 
+    /// SIGKILLs the daemon and reaps it, leaving its (now stale) mount in place for
+    /// the caller to deal with; returns its log.
+    pub fn kill9(mut self) -> String {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+            let _ = c.wait();
+        }
+        self.keep_mount = true;
+        self.log_text()
+    }
+
     fn shutdown(&mut self) {
         if let Some(mut c) = self.child.take() {
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
@@ -248,7 +261,7 @@ impl Mount {
             let _ = c.kill();
             let _ = c.wait();
         }
-        if is_mounted(&self.dir) {
+        if !self.keep_mount && is_mounted(&self.dir) {
             let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.dir).status();
         }
     }

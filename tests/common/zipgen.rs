@@ -307,5 +307,134 @@ pub fn hostile_zips(module: impl Fn(&str) -> String) -> Vec<Hostile> {
         patch_name(&mut zip, 1, b"X", b"\0");
         zip
     });
+    // Two names, one body: the second central record points at the first local
+    // header (the overlapping-entries trick behind non-recursive zip bombs).
+    add("overlap", "entry data overlaps", V, &|p| {
+        let mut zip = build(&[(&f(p, "a.go"), b"package a\n"), (&f(p, "b.go"), b"package a\n")], stored());
+        let [c0, c1] = centrals(&zip)[..] else { unreachable!("two entries") };
+        let first = local_of(&zip, c0) as u32;
+        put32(&mut zip, c1 + 42, first);
+        zip
+    });
+    // Central directory and local header disagree: readers that trust one or the
+    // other see different archives.
+    add("local-name", "local file header name", V, &|p| {
+        let mut zip = build(&[(&f(p, "a.go"), b"package a\n"), (&f(p, "b.go"), b"package a // b\n")], stored());
+        let [_, local] = name_ranges(&zip, 1);
+        zip[local.end - 4] = b'c'; // local "c.go", central "b.go"
+        zip
+    });
+    add("local-sizes", "local file header CRC-32 or sizes disagree", V, &|p| {
+        let mut zip = build(&[(&f(p, "a.go"), b"package a\n"), (&f(p, "b.go"), b"package a // b\n")], stored());
+        let l = local_of(&zip, centrals(&zip)[1]);
+        put32(&mut zip, l + 18, 5); // local compressed size and size: 5, central: 15
+        put32(&mut zip, l + 22, 5);
+        zip
+    });
+    // zip64 end record and classic end record tell different stories.
+    add("zip64-lie", "zip64 and classic end records disagree", V, &|p| {
+        let (a, b) = (f(p, "a.go"), f(p, "b.go"));
+        let raws = [
+            Raw { name: a.as_bytes(), data: b"package a\n", deflate: false, descriptor: false },
+            Raw { name: b.as_bytes(), data: b"package a // b\n", deflate: true, descriptor: false },
+        ];
+        let mut zip = raw_zip(&raws, true, b"");
+        let e = eocd(&zip);
+        put16(&mut zip, e + 8, 1); // classic: 1 entry (not saturated), zip64: 2
+        put16(&mut zip, e + 10, 1);
+        zip
+    });
+    add("zip64-extra", "zip64 sizes or offset announced but no zip64 extra field", V, &|p| {
+        let mut zip = build(&[(&f(p, "a.go"), b"package a\n"), (&f(p, "b.go"), b"package a // b\n")], stored());
+        let c = centrals(&zip)[1];
+        put32(&mut zip, c + 20, u32::MAX); // compressed size saturated, no extra field
+        zip
+    });
+    // A zip64 end record claiming 2^40 entries for a directory holding two.
+    add("huge-count", "entry count mismatch", V, &|p| {
+        let (a, b) = (f(p, "a.go"), f(p, "b.go"));
+        let raws = [
+            Raw { name: a.as_bytes(), data: b"package a\n", deflate: false, descriptor: false },
+            Raw { name: b.as_bytes(), data: b"package a // b\n", deflate: false, descriptor: false },
+        ];
+        let mut zip = raw_zip(&raws, true, b"");
+        let rec = zip.windows(4).rposition(|w| w == [0x50, 0x4b, 6, 6]).expect("zip64 end record");
+        zip[rec + 24..rec + 32].copy_from_slice(&(1u64 << 40).to_le_bytes()); // entries on this disk
+        zip[rec + 32..rec + 40].copy_from_slice(&(1u64 << 40).to_le_bytes()); // entries in total
+        zip
+    });
+    add("long-name", "path element too long", V, &|p| {
+        let long = format!("{}.go", "x".repeat(300));
+        build(&[(&f(p, "a.go"), b"package a\n"), (&f(p, &long), b"package a\n")], stored())
+    });
+    // Honest headers, just too much: 520 MiB of zeros in about 520 KiB.
+    add("honest-bomb", "total uncompressed size of module contents too large", V, &|p| {
+        zeros_zip(&[(&f(p, "a.go"), b"package a\n")], &f(p, "zeros.go"), 520)
+    });
+    out
+}
+
+/// A zip holding `small` (stored) and then `name`: `mib` MiB of zeros, deflated, with
+/// honest sizes and CRC. Built from one flushed 1 MiB deflate block repeated, so a
+/// huge file costs milliseconds.
+pub fn zeros_zip(small: &[(&str, &[u8])], name: &str, mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let chunk = vec![0u8; 1 << 20];
+    let mut block = Vec::with_capacity(64 << 10);
+    let mut c = Compress::new(Compression::default(), false);
+    c.compress_vec(&chunk, &mut block, FlushCompress::Full).unwrap();
+    assert_eq!(c.total_in(), chunk.len() as u64, "one call compresses the whole chunk");
+    let mut end = Vec::with_capacity(64);
+    let mut fin = Compress::new(Compression::default(), false);
+    fin.compress_vec(&[], &mut end, FlushCompress::Finish).unwrap(); // a final empty block
+    let mut body = Vec::with_capacity(block.len() * mib + end.len());
+    let mut crc = crc32fast::Hasher::new();
+    for _ in 0..mib {
+        body.extend_from_slice(&block);
+        crc.update(&chunk);
+    }
+    body.extend_from_slice(&end);
+    let size = (mib as u64) << 20;
+    assert!(size < u32::MAX as u64);
+    // (name, body, method, crc, size)
+    type File<'a> = (&'a [u8], Vec<u8>, u16, u32, u32);
+    let mut files: Vec<File<'_>> =
+        small.iter().map(|(n, d)| (n.as_bytes(), d.to_vec(), 0, crc32fast::hash(d), d.len() as u32)).collect();
+    files.push((name.as_bytes(), body, 8, crc.finalize(), size as u32));
+    let (mut out, mut cd) = (Vec::new(), Vec::new());
+    for (name, body, method, crc, size) in &files {
+        let offset = out.len() as u32;
+        for (buf, central) in [(&mut out, false), (&mut cd, true)] {
+            buf.extend_from_slice(&(if central { 0x0201_4b50u32 } else { 0x0403_4b50 }).to_le_bytes());
+            if central {
+                buf.extend_from_slice(&20u16.to_le_bytes());
+            }
+            buf.extend_from_slice(&20u16.to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes()); // flags
+            buf.extend_from_slice(&method.to_le_bytes());
+            buf.extend_from_slice(&[0; 4]);
+            buf.extend_from_slice(&crc.to_le_bytes());
+            buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&size.to_le_bytes());
+            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes()); // extra
+            if central {
+                buf.extend_from_slice(&[0; 6]); // comment, disk, internal attrs
+                buf.extend_from_slice(&0u32.to_le_bytes());
+                buf.extend_from_slice(&offset.to_le_bytes());
+            }
+            buf.extend_from_slice(name);
+        }
+        out.extend_from_slice(body);
+    }
+    let (cd_offset, n) = (out.len() as u32, files.len() as u16);
+    out.extend_from_slice(&cd);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
     out
 }
