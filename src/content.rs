@@ -327,15 +327,14 @@ impl Content {
         // the import validator's structural rules again (names, declared sizes, local
         // headers, overlaps, zip64), and the index's entry list must be exactly the one
         // the validator reads from it, before a byte is inflated or served.
-        let layout = {
-            let map = Mapped::new(&zip).map_err(|e| fail(format!("cannot map zip blob: {e}")))?;
-            zipfmt::check_layout(map.bytes(), &module.path, &module.version).map_err(|e| {
+        let layout = zipfmt::check_layout_file(&zip, &module.path, &module.version)
+            .map_err(|e| fail(format!("cannot read zip blob: {e}")))?
+            .map_err(|e| {
                 fail(match &e.entry {
                     Some(entry) => format!("invalid module zip: {entry}: {}", e.rule),
                     None => format!("invalid module zip: {}", e.rule),
                 })
-            })?
-        };
+            })?;
         let files = layout.files();
         if files[..] != entries[..] {
             let differ = files.iter().zip(entries.iter()).find(|(a, b)| a != b);
@@ -626,47 +625,6 @@ pub fn spill_file(dir: &std::path::Path) -> std::io::Result<File> {
             Ok(f)
         }
         Err(e) => Err(e),
-    }
-}
-
-/// A read-only mapping of a whole blob, for the structure check only: it reads just
-/// the headers, scattered over the file, without copying the zip into memory.
-/// A blob is never rewritten in place (import writes a temp file and renames it), so
-/// the file cannot shrink under the mapping (which would be SIGBUS) unless someone
-/// truncates store files by hand while the mount verifies that very module.
-struct Mapped {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
-
-impl Mapped {
-    fn new(f: &File) -> std::io::Result<Mapped> {
-        let len = usize::try_from(f.metadata()?.len()).map_err(std::io::Error::other)?;
-        if len == 0 {
-            return Ok(Mapped { ptr: std::ptr::null_mut(), len: 0 });
-        }
-        let fd = std::os::fd::AsRawFd::as_raw_fd(f);
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, fd, 0) };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Mapped { ptr, len })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        if self.len == 0 {
-            return &[];
-        }
-        // Valid for `len` bytes until drop; PROT_READ, never written through.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        if self.len > 0 {
-            unsafe { libc::munmap(self.ptr, self.len) };
-        }
     }
 }
 

@@ -202,14 +202,77 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `zip[off..off+len]`, or `None` when any part lies outside the buffer.
-fn range(zip: &[u8], off: u64, len: u64) -> Option<&[u8]> {
-    let start = usize::try_from(off).ok()?;
-    let end = start.checked_add(usize::try_from(len).ok()?)?;
-    zip.get(start..end)
+/// The bytes of a zip at their offsets in the file: the whole zip in memory, or
+/// just the pieces of a zip file that the structure checks read ([`Pieces`]).
+trait ZipView {
+    /// Size of the whole zip file.
+    fn size(&self) -> u64;
+    /// `zip[off..off+len]`, or `None` when any part of it is not at hand.
+    fn bytes(&self, off: u64, len: u64) -> Option<&[u8]>;
 }
 
-fn u32_at(zip: &[u8], off: u64) -> Option<u32> {
+impl ZipView for [u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn bytes(&self, off: u64, len: u64) -> Option<&[u8]> {
+        let start = usize::try_from(off).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        self.get(start..end)
+    }
+}
+
+/// Some byte ranges of a zip file, read with pread: the end records, the central
+/// directory and the local headers are all that [`check_layout`] looks at, so a
+/// stored blob is re-checked while reading (and holding) only those, never the
+/// file's data; a memory map would put the whole blob in the daemon's RSS.
+struct Pieces {
+    size: u64,
+    /// Disjoint, sorted by offset.
+    pieces: Vec<(u64, Vec<u8>)>,
+}
+
+impl Pieces {
+    fn load(file: &File, size: u64, mut ranges: Vec<(u64, u64)>) -> io::Result<Pieces> {
+        ranges.retain(|&(_, len)| len > 0);
+        ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for (off, len) in ranges {
+            let (off, end) = (off.min(size), off.saturating_add(len).min(size));
+            match merged.last_mut() {
+                Some((_, last_end)) if off <= *last_end => *last_end = (*last_end).max(end),
+                _ => merged.push((off, end)),
+            }
+        }
+        let mut pieces = Vec::with_capacity(merged.len());
+        for (off, end) in merged.into_iter().filter(|(o, e)| e > o) {
+            let mut buf = vec![0u8; usize::try_from(end - off).map_err(io::Error::other)?];
+            file.read_exact_at(&mut buf, off)?;
+            pieces.push((off, buf));
+        }
+        Ok(Pieces { size, pieces })
+    }
+}
+
+impl ZipView for Pieces {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn bytes(&self, off: u64, len: u64) -> Option<&[u8]> {
+        let i = self.pieces.partition_point(|(start, _)| *start <= off).checked_sub(1)?;
+        let (start, buf) = &self.pieces[i];
+        buf[..].bytes(off - start, len)
+    }
+}
+
+/// `zip[off..off+len]`, or `None` when any part lies outside the zip.
+fn range<Z: ZipView + ?Sized>(zip: &Z, off: u64, len: u64) -> Option<&[u8]> {
+    zip.bytes(off, len)
+}
+
+fn u32_at<Z: ZipView + ?Sized>(zip: &Z, off: u64) -> Option<u32> {
     Reader::new(range(zip, off, 4)?).u32()
 }
 
@@ -225,8 +288,8 @@ struct Directory {
 }
 
 /// Finds and checks the end of central directory record (and its zip64 twin).
-fn read_directory_end(zip: &[u8]) -> Result<Directory, String> {
-    let len = zip.len();
+fn read_directory_end<Z: ZipView + ?Sized>(zip: &Z) -> Result<Directory, String> {
+    let len = usize::try_from(zip.size()).unwrap_or(usize::MAX);
     // The end record is the last thing in the file, followed only by its comment
     // (at most 65535 bytes). Scan backwards for a signature whose comment length
     // reaches exactly the end of the file: that also copes with a comment that
@@ -263,7 +326,7 @@ fn read_directory_end(zip: &[u8]) -> Result<Directory, String> {
     };
 
     let truncated = || "truncated end of central directory record".to_string();
-    let mut r = Reader::new(zip.get(pos + 4..).unwrap_or_default());
+    let mut r = Reader::new(range(zip, pos as u64 + 4, (len - pos - 4) as u64).unwrap_or_default());
     let disk = r.u16().ok_or_else(truncated)?;
     let dir_disk = r.u16().ok_or_else(truncated)?;
     let records_here = r.u16().ok_or_else(truncated)?;
@@ -278,7 +341,7 @@ fn read_directory_end(zip: &[u8]) -> Result<Directory, String> {
     if let Some(loc) = pos.checked_sub(EOCD64_LOCATOR_LEN) {
         if u32_at(zip, loc as u64) == Some(SIG_EOCD64_LOCATOR) {
             let bad = |what: &str| format!("invalid zip64 end of central directory: {what}");
-            let mut r = Reader::new(zip.get(loc + 4..pos).unwrap_or_default());
+            let mut r = Reader::new(range(zip, loc as u64 + 4, (pos - loc - 4) as u64).unwrap_or_default());
             let (Some(loc_disk), Some(rec_off), Some(total_disks)) = (r.u32(), r.u64(), r.u32()) else {
                 return Err(bad("truncated locator"));
             };
@@ -353,8 +416,8 @@ struct CentralEntry<'a> {
 
 /// Parses the whole central directory. It must hold exactly `dir.records` records
 /// filling exactly `dir.size` bytes.
-fn read_central_directory<'a>(
-    zip: &'a [u8],
+fn read_central_directory<'a, Z: ZipView + ?Sized>(
+    zip: &'a Z,
     dir: &Directory,
 ) -> Result<Vec<CentralEntry<'a>>, (Option<String>, String)> {
     let cd = range(zip, dir.offset, dir.size).ok_or_else(|| (None, "central directory out of range".to_string()))?;
@@ -1180,6 +1243,42 @@ impl Layout {
 /// central/local agreement. Reads only headers, never entry data, so the serve path
 /// can re-check a stored blob without trusting the index built from it.
 pub fn check_layout(zip: &[u8], module: &str, version: &str) -> Result<Layout, ZipError> {
+    layout(zip, module, version)
+}
+
+/// [`check_layout`] of a zip file, reading only the bytes the checks look at (see
+/// [`Pieces`]): the end records, then the central directory, then each entry's
+/// local header and data descriptor, in rounds, each round's positions taken from
+/// the last. Where a round cannot go on (a broken directory, say), the checks run
+/// on what was read and report it exactly as they would on the whole file.
+pub fn check_layout_file(file: &File, module: &str, version: &str) -> io::Result<Result<Layout, ZipError>> {
+    let size = file.metadata()?.len();
+    if size > MAX_ZIP_SIZE {
+        return Ok(layout(&Pieces { size, pieces: Vec::new() }, module, version));
+    }
+    let tail = size.min((EOCD_LEN + 0xFFFF + EOCD64_LOCATOR_LEN) as u64 + EOCD64_LEN);
+    let mut ranges = vec![(0, 4), (size - tail, tail)];
+    let ends = Pieces::load(file, size, ranges.clone())?;
+    let Ok(dir) = read_directory_end(&ends) else { return Ok(layout(&ends, module, version)) };
+    ranges.push((dir.offset, dir.size));
+    let with_dir = Pieces::load(file, size, ranges.clone())?;
+    let Ok(central) = read_central_directory(&with_dir, &dir) else { return Ok(layout(&with_dir, module, version)) };
+    let fixed: Vec<(u64, u64)> = central.iter().map(|e| (e.header_offset, LOCAL_LEN)).collect();
+    let headers = Pieces::load(file, size, fixed)?;
+    for e in &central {
+        let lh = e.header_offset;
+        let field = |at: u64| range(&headers, lh + at, 2).and_then(|b| Reader::new(b).u16()).map_or(0, u64::from);
+        let variable = field(26) + field(28);
+        ranges.push((lh, LOCAL_LEN + variable));
+        if e.flags & FLAG_DATA_DESCRIPTOR != 0 {
+            ranges.push((lh.saturating_add(LOCAL_LEN + variable).saturating_add(e.compressed_size), 16));
+        }
+    }
+    drop(central);
+    Ok(layout(&Pieces::load(file, size, ranges)?, module, version))
+}
+
+fn layout<Z: ZipView + ?Sized>(zip: &Z, module: &str, version: &str) -> Result<Layout, ZipError> {
     let err = |entry: Option<String>, rule: String| ZipError {
         module: module.to_string(),
         version: version.to_string(),
@@ -1187,10 +1286,10 @@ pub fn check_layout(zip: &[u8], module: &str, version: &str) -> Result<Layout, Z
         rule,
     };
     check_module_version(module, version).map_err(|rule| err(None, rule))?;
-    if zip.len() as u64 > MAX_ZIP_SIZE {
+    if zip.size() > MAX_ZIP_SIZE {
         return Err(err(
             None,
-            format!("module zip file is too large ({} bytes; limit is {MAX_ZIP_SIZE} bytes)", zip.len()),
+            format!("module zip file is too large ({} bytes; limit is {MAX_ZIP_SIZE} bytes)", zip.size()),
         ));
     }
     let dir = read_directory_end(zip).map_err(|rule| err(None, rule))?;
@@ -1709,8 +1808,49 @@ mod tests {
         assert_eq!(r.u16(), Some(0x0201));
         assert_eq!(r.u16(), None);
         assert_eq!(r.bytes(usize::MAX), None);
-        assert_eq!(range(&[0; 4], u64::MAX, 2), None);
-        assert_eq!(range(&[0; 4], 2, u64::MAX), None);
-        assert_eq!(range(&[0; 4], 2, 2), Some(&[0u8, 0][..]));
+        assert_eq!(range(&[0u8; 4][..], u64::MAX, 2), None);
+        assert_eq!(range(&[0u8; 4][..], 2, u64::MAX), None);
+        assert_eq!(range(&[0u8; 4][..], 2, 2), Some(&[0u8, 0][..]));
+    }
+}
+
+#[cfg(test)]
+mod layout_file_tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(files: &[(&str, &[u8])], comment: &str) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data) in files {
+            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+            w.start_file(format!("example.com/m@v1.0.0/{name}"), opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.set_comment(comment);
+        w.finish().unwrap().into_inner()
+    }
+
+    /// Reading only the headers of a zip file gives the same verdict, word for word,
+    /// as checking the whole zip in memory: on good zips and on broken ones.
+    #[test]
+    fn file_check_equals_memory_check() {
+        let good = zip_of(&[("go.mod", b"module example.com/m\n"), ("a/b.go", &[7u8; 70_000][..])], "");
+        let commented = zip_of(&[("go.mod", b"module example.com/m\n")], "a comment PK\x05\x06 inside");
+        let mut cases = vec![good.clone(), commented, good[..good.len() - 5].to_vec(), b"not a zip".to_vec()];
+        let mut bad_local = good.clone();
+        bad_local[0] = b'X';
+        cases.push(bad_local);
+        let mut bad_offset = good.clone();
+        let eocd = bad_offset.len() - EOCD_LEN;
+        bad_offset[eocd + 16] ^= 1;
+        cases.push(bad_offset);
+        for (i, z) in cases.iter().enumerate() {
+            let mut f = tempfile::tempfile().unwrap();
+            f.write_all(z).unwrap();
+            let from_file = check_layout_file(&f, "example.com/m", "v1.0.0").unwrap();
+            let in_memory = check_layout(z, "example.com/m", "v1.0.0");
+            assert_eq!(format!("{from_file:?}"), format!("{in_memory:?}"), "case {i}");
+        }
+        assert!(check_layout(&good, "example.com/m", "v1.0.0").is_ok());
     }
 }
