@@ -463,6 +463,11 @@ pub fn unmount(p: &Path, lazy: bool) -> std::io::Result<()> {
     }
 }
 
+/// Whether this process may open /dev/fuse for reading and writing.
+fn can_open_dev_fuse() -> bool {
+    unsafe { libc::faccessat(libc::AT_FDCWD, c"/dev/fuse".as_ptr(), libc::R_OK | libc::W_OK, libc::AT_EACCESS) == 0 }
+}
+
 fn block_signals() -> libc::sigset_t {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -495,6 +500,18 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     }
     if let Err(e) = std::fs::metadata("/dev/fuse") {
         return Err(Error::Invalid(format!("/dev/fuse: {e}; load the fuse module or run with access to /dev/fuse")));
+    }
+    if !can_open_dev_fuse() {
+        // fuser would only say "Permission denied". The setuid fusermount3 cannot
+        // help either: it opens /dev/fuse as the calling user on purpose, so that the
+        // device's mode decides who may use FUSE (Debian's is 0666).
+        let mode = std::fs::metadata("/dev/fuse").map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+        return Err(Error::Invalid(format!(
+            "/dev/fuse (mode {:o}): this user (uid {}) may not open it, so may not mount FUSE filesystems; \
+             ask the administrator for access to /dev/fuse, or mount as root",
+            mode.unwrap_or(0) & 0o7777,
+            unsafe { libc::geteuid() }
+        )));
     }
     let sigs = block_signals();
     let fs = Arc::new(fs);
