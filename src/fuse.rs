@@ -536,6 +536,9 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     if cfg.allow_other {
         options.push(MountOption::AllowOther);
     }
+    // Before mounting: naming the socket resolves the mountpoint, which once mounted
+    // only this process could answer.
+    let sock = crate::stats::socket_path(&mp);
     let mut session = fuser::Session::new(adapter, &mp, &options)
         .map_err(|e| Error::Invalid(format!("{}: cannot mount: {e}", mp.display())))?;
     // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
@@ -543,15 +546,19 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     // and would umount(2) the path again, failing, or taking down a new mount made
     // at the same place meanwhile. So the session is never dropped (the process
     // exits right after), and its unmounter is never used.
-    let sock = crate::stats::socket_path(&mp);
     let report_fs = fs.clone();
     let report = Box::new(move || {
         let extracted: Vec<String> = report_fs.content.extracted().iter().map(|m| crate::json::quote(m)).collect();
         let counters = report_fs.content.stats.to_json();
         format!("{},\"extracted\":[{}]}}", &counters[..counters.len() - 1], extracted.join(","))
     });
-    if let Err(e) = crate::stats::serve(&sock, report) {
-        log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
+    match &sock {
+        Some(sock) => {
+            if let Err(e) = crate::stats::serve(sock, report) {
+                log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
+            }
+        }
+        None => log::warn!("no private directory for the stats socket; `modcachefs stats` will not reach this mount"),
     }
     let main_thread = unsafe { libc::pthread_self() };
     let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -610,7 +617,9 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         }
         break;
     }
-    let _ = std::fs::remove_file(&sock);
+    if let Some(sock) = &sock {
+        let _ = std::fs::remove_file(sock);
+    }
     match runner.join() {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Error::io(&mp, e)),
