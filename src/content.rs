@@ -303,7 +303,8 @@ impl Content {
         let fail = |what: String| {
             format!("{name}: {what} (blob {}); every file of this module fails with EIO", blob.display())
         };
-        let zip = File::open(&blob).map_err(|e| fail(format!("cannot open zip blob: {e}")))?;
+        let zip =
+            store::open_blob(&self.store_dir, &zi.blob).map_err(|e| fail(format!("cannot open zip blob: {e}")))?;
         let entries = self.entries(m).map_err(|e| {
             let why = e.to_string();
             if self.is_entries_refusal(m, &why) {
@@ -549,8 +550,18 @@ impl Content {
         let module = self.module(m)?;
         let expected = self.trust[m as usize].module.clone().map_err(Error::Invalid)?;
         let p = store::blob_path(&self.store_dir, &module.mod_blob);
-        let data = std::fs::read(&p)
-            .map_err(|e| Error::Invalid(format!("{}: cannot read .mod blob {}: {e}", label(module), p.display())))?;
+        let data = store::open_blob(&self.store_dir, &module.mod_blob)
+            .and_then(|mut f| {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut v).map(|_| v)
+            })
+            .map_err(|e| {
+                // Logged, not just answered with EIO: the store is damaged (or tampered with).
+                let why = format!("{}: cannot read .mod blob {}: {e}", label(module), p.display());
+                log::error!("{why}");
+                stats::inc(&self.stats.verifications_failed);
+                Error::Invalid(why)
+            })?;
         if self.opts.verify {
             let got = hash::hash1_gomod(&data);
             if got != expected {

@@ -79,9 +79,10 @@ pub fn daemonize(log: &Path, pidfile: Option<&Path>) -> Result<Option<Ready>> {
     }
 }
 
-/// Where a daemon logs when not told: beside the mount's stats socket.
-pub fn default_log(mountpoint: &Path) -> PathBuf {
-    crate::stats::socket_path(mountpoint).with_extension("log")
+/// Where a daemon logs when not told: beside the mount's stats socket (None when
+/// there is no private directory for it).
+pub fn default_log(mountpoint: &Path) -> Option<PathBuf> {
+    crate::stats::socket_path(mountpoint).map(|s| s.with_extension("log"))
 }
 
 const SUBCOMMANDS: &[&str] =

@@ -115,9 +115,11 @@ impl Fs {
             Kind::List(l) => (self.list_bytes(ns, l).len() as u64, BASE_TIME),
             Kind::Info(m) => (m_of(m)?.info.as_ref().map_or(0, |i| i.len() as u64), module_time(m)),
             Kind::Mod(m) => {
-                let p = crate::store::blob_path(self.content_store_dir(), &m_of(m)?.mod_blob);
-                let size = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?.len();
-                (size, module_time(m))
+                // The size of the bytes that will be served: read (small), checked
+                // and kept by mod_file, which opens the blob without following
+                // symlinks and logs why it cannot. (A stat of the blob path would
+                // follow a symlink planted in the store.)
+                (self.content.mod_file(m)?.len() as u64, module_time(m))
             }
             Kind::Zip(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.size), module_time(m)),
             Kind::ZipHash(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.h1.len() as u64), module_time(m)),
@@ -135,10 +137,6 @@ impl Fs {
             nlink: if kind.is_dir() { 2 + ns.subdirs(ino) } else { 1 },
             mtime: UNIX_EPOCH + Duration::from_secs(secs),
         }))
-    }
-
-    fn content_store_dir(&self) -> &std::path::Path {
-        self.content.store_dir()
     }
 
     fn list_bytes(&self, ns: &Namespace, l: u32) -> Vec<u8> {

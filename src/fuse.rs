@@ -476,6 +476,11 @@ pub fn unmount(p: &Path, lazy: bool) -> std::io::Result<()> {
     }
 }
 
+/// Whether this process may open /dev/fuse for reading and writing.
+fn can_open_dev_fuse() -> bool {
+    unsafe { libc::faccessat(libc::AT_FDCWD, c"/dev/fuse".as_ptr(), libc::R_OK | libc::W_OK, libc::AT_EACCESS) == 0 }
+}
+
 fn block_signals() -> libc::sigset_t {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -509,6 +514,18 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     if let Err(e) = std::fs::metadata("/dev/fuse") {
         return Err(Error::Invalid(format!("/dev/fuse: {e}; load the fuse module or run with access to /dev/fuse")));
     }
+    if !can_open_dev_fuse() {
+        // fuser would only say "Permission denied". The setuid fusermount3 cannot
+        // help either: it opens /dev/fuse as the calling user on purpose, so that the
+        // device's mode decides who may use FUSE (Debian's is 0666).
+        let mode = std::fs::metadata("/dev/fuse").map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+        return Err(Error::Invalid(format!(
+            "/dev/fuse (mode {:o}): this user (uid {}) may not open it, so may not mount FUSE filesystems; \
+             ask the administrator for access to /dev/fuse, or mount as root",
+            mode.unwrap_or(0) & 0o7777,
+            unsafe { libc::geteuid() }
+        )));
+    }
     let sigs = block_signals();
     let fs = Arc::new(fs);
     let stats = fs.content.stats.clone();
@@ -532,6 +549,9 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     if cfg.allow_other {
         options.push(MountOption::AllowOther);
     }
+    // Before mounting: naming the socket resolves the mountpoint, which once mounted
+    // only this process could answer.
+    let sock = crate::stats::socket_path(&mp);
     let mut session = fuser::Session::new(adapter, &mp, &options)
         .map_err(|e| Error::Invalid(format!("{}: cannot mount: {e}", mp.display())))?;
     // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
@@ -539,15 +559,19 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     // and would umount(2) the path again, failing, or taking down a new mount made
     // at the same place meanwhile. So the session is never dropped (the process
     // exits right after), and its unmounter is never used.
-    let sock = crate::stats::socket_path(&mp);
     let report_fs = fs.clone();
     let report = Box::new(move || {
         let extracted: Vec<String> = report_fs.content.extracted().iter().map(|m| crate::json::quote(m)).collect();
         let counters = report_fs.content.stats.to_json();
         format!("{},\"extracted\":[{}]}}", &counters[..counters.len() - 1], extracted.join(","))
     });
-    if let Err(e) = crate::stats::serve(&sock, report) {
-        log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
+    match &sock {
+        Some(sock) => {
+            if let Err(e) = crate::stats::serve(sock, report) {
+                log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
+            }
+        }
+        None => log::warn!("no private directory for the stats socket; `modcachefs stats` will not reach this mount"),
     }
     let main_thread = unsafe { libc::pthread_self() };
     let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -606,7 +630,9 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         }
         break;
     }
-    let _ = std::fs::remove_file(&sock);
+    if let Some(sock) = &sock {
+        let _ = std::fs::remove_file(sock);
+    }
     match runner.join() {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Error::io(&mp, e)),

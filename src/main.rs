@@ -426,7 +426,9 @@ fn cmd_mount(store_dir: &std::path::Path, mut a: MountArgs) -> Result<u8, Error>
     let mut ready = daemon::Ready::none();
     if a.daemon {
         // Fork before any thread exists; the parent returns once the mount answers.
-        let log = a.log_file.clone().unwrap_or_else(|| daemon::default_log(&a.mountpoint));
+        let log = a.log_file.clone().or_else(|| daemon::default_log(&a.mountpoint)).ok_or_else(|| {
+            Error::Invalid("no private directory for the daemon's log (see the warning above); give --log-file".into())
+        })?;
         match daemon::daemonize(&log, a.pidfile.as_deref())? {
             None => return Ok(0),
             Some(r) => ready = r,
@@ -568,7 +570,7 @@ fn cmd_status(a: StatusArgs) -> Result<u8, Error> {
                 if counters.is_some() { "responding" } else { "NOT RESPONDING" },
                 get("modules_extracted"),
                 get("cache_bytes"),
-                daemon::default_log(&m.mountpoint).display()
+                daemon::default_log(&m.mountpoint).map_or_else(|| "-".into(), |l| l.display().to_string())
             );
         }
     }

@@ -71,12 +71,52 @@ fn socket_dirs() -> Vec<PathBuf> {
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
         dirs.push(PathBuf::from(d).join("modcachefs"));
     }
-    dirs.push(std::env::temp_dir().join(format!("modcachefs-{uid}")).join("modcachefs"));
+    dirs.push(tmp_fallback().join("modcachefs"));
     dirs
 }
 
+/// The per-user directory in the shared temp directory (the last resort).
+fn tmp_fallback() -> PathBuf {
+    std::env::temp_dir().join(format!("modcachefs-{}", unsafe { libc::geteuid() }))
+}
+
+/// Whether `dir` (one of `socket_dirs`) may be used, creating it if `create`.
+///
+/// The last resort lives in the shared temp directory, where any user can make
+/// `modcachefs-UID` first, or a symlink by that name: whoever owns that directory
+/// could then plant a symlink where a `--daemon` log is appended (to any file of
+/// ours) or a socket that answers `modcachefs stats` in our stead. So it is made
+/// 0700 and used only if it is a real directory of ours that no one else can write.
+/// (`/run` and `$XDG_RUNTIME_DIR` are private to their owner already.)
+fn usable_dir(dir: &Path, create: bool) -> bool {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let top = tmp_fallback();
+    if dir.parent() == Some(top.as_path()) {
+        if create {
+            // Fails harmlessly when it exists; whatever is there is checked below.
+            let _ = std::fs::DirBuilder::new().mode(0o700).create(&top);
+        }
+        let ok = std::fs::symlink_metadata(&top)
+            .is_ok_and(|m| m.file_type().is_dir() && m.uid() == unsafe { libc::geteuid() } && m.mode() & 0o022 == 0);
+        if !ok {
+            if create && top.exists() {
+                log::warn!(
+                    "{}: not a directory of ours that only we can write to; not using it for the stats socket",
+                    top.display()
+                );
+            }
+            return false;
+        }
+    }
+    !create || std::fs::create_dir_all(dir).is_ok()
+}
+
+/// Named after the absolute, symlink-free mountpoint: `mount mnt` and `stats /abs/mnt`
+/// (or `status`, which knows mounts from the mount table) must agree. Never call this
+/// on a mount that this very process serves but does not answer yet (it stats it).
 fn socket_name(mountpoint: &Path) -> String {
-    let name: String = mountpoint
+    let canonical = mountpoint.canonicalize().unwrap_or_else(|_| mountpoint.to_path_buf());
+    let name: String = canonical
         .to_string_lossy()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
@@ -89,14 +129,9 @@ fn socket_name(mountpoint: &Path) -> String {
 }
 
 /// Where the stats socket of a mount lives: beside (never inside) the mount.
-pub fn socket_path(mountpoint: &Path) -> PathBuf {
-    let dirs = socket_dirs();
-    let dir = dirs
-        .iter()
-        .find(|d| std::fs::create_dir_all(d).is_ok())
-        .cloned()
-        .unwrap_or_else(|| dirs[dirs.len() - 1].clone());
-    dir.join(socket_name(mountpoint))
+/// None if no candidate directory is usable (see `usable_dir`).
+pub fn socket_path(mountpoint: &Path) -> Option<PathBuf> {
+    socket_dirs().into_iter().find(|d| usable_dir(d, true)).map(|d| d.join(socket_name(mountpoint)))
 }
 
 /// Serves `report()` (a JSON object) to every connection until the process exits.
@@ -121,7 +156,7 @@ pub fn fetch(mountpoint: &Path) -> std::io::Result<String> {
     let name = socket_name(mountpoint);
     let mut last = None;
     let mut conn = None;
-    for d in socket_dirs() {
+    for d in socket_dirs().into_iter().filter(|d| usable_dir(d, false)) {
         match UnixStream::connect(d.join(&name)) {
             Ok(c) => {
                 conn = Some(c);

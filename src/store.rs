@@ -426,6 +426,58 @@ pub fn blob_path(store: &Path, digest_hex: &str) -> PathBuf {
     store.join("blobs").join(a).join(b)
 }
 
+/// Opens a blob for reading, for the mount. Its path below the store is resolved
+/// without following any symlink (openat2 RESOLVE_NO_SYMLINKS; O_NOFOLLOW where
+/// the kernel lacks openat2), and it must be a regular file: a symlink planted in
+/// `blobs/` must not make a daemon, often root with allow_other, serve or stat a
+/// file outside the store (with --verify=off, or one holding the very bytes the
+/// blob should have, nothing else would notice). The store directory itself may
+/// be a symlink. O_NONBLOCK keeps a planted FIFO from hanging the opener.
+pub fn open_blob(store: &Path, digest_hex: &str) -> std::io::Result<fs::File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let path = blob_path(store, digest_hex);
+    let refuse = |what: &str| {
+        std::io::Error::other(format!(
+            "{what}; blobs must be regular files, and symlinks inside the store are never followed"
+        ))
+    };
+    let dir = fs::File::open(store)?;
+    let rel = path.strip_prefix(store).map_err(|_| refuse("not below the store"))?;
+    let rel = std::ffi::CString::new(rel.as_os_str().as_bytes()).map_err(|_| refuse("NUL in blob name"))?;
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    // libc's open_how is non-exhaustive: start from zeroes (mode 0, as openat2 wants).
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags as u64;
+    how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_BENEATH;
+    let dirfd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+    let mut fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            rel.as_ptr(),
+            &how as *const libc::open_how,
+            size_of::<libc::open_how>(),
+        )
+    } as i32;
+    if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        // Linux < 5.6: only the blob itself is checked, not the fan-out directory.
+        fd = unsafe { libc::openat(dirfd, rel.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::ELOOP) | Some(libc::EXDEV) => refuse("a symlink is on the way"),
+            _ => e,
+        });
+    }
+    let f = unsafe { fs::File::from_raw_fd(fd) };
+    if !f.metadata()?.file_type().is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    Ok(f)
+}
+
 /// sha256 hex, the name of a blob.
 pub fn digest_hex(data: &[u8]) -> String {
     hash::hex(&hash::sha256(data))
