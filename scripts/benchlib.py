@@ -1,10 +1,13 @@
-"""Shared helpers for scripts/bench-import and scripts/bench-build (standard library only).
+"""Shared helpers for scripts/bench, scripts/bench-import and scripts/bench-scan (standard library only).
 
 Everything here fails loudly: a missing tool, corpus or binary is a `die()` with a hint,
 never a silent skip.
 """
 
+import concurrent.futures
 import datetime
+import hashlib
+import json
 import os
 import platform
 import resource
@@ -14,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BIN = os.path.join(REPO, "target", "release", "modcachefs")
@@ -148,6 +152,173 @@ def write_out(path, text):
         log(f"wrote {path}")
 
 
+KEY_STATS = ["lookups", "negative_lookups", "getattrs", "readdirs", "opens", "reads", "bytes_served",
+             "cache_hits", "cache_misses", "cache_evictions", "modules_loaded", "modules_extracted",
+             "verifications_ok", "verifications_failed", "modules_missing", "errors"]
+
+
+def pairs(xs, ys):
+    """Pairwise ratios x_i / y_i of two equally long series of runs."""
+    return [x / y for x, y in zip(xs, ys)]
+
+
+def proc_io(pid="self"):
+    """/proc/PID/io as a dict. For "self" it includes the I/O of children already waited for."""
+    with open(f"/proc/{pid}/io") as f:
+        return {k: int(v) for k, v in (line.split(":") for line in f)}
+
+
+def proc_status_kib(pid, field):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM, ...), or None."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def peak_rss_kib(pid):
+    return proc_status_kib(pid, "VmHWM")
+
+
+# ---- module paths and corpora
+
+def escape(s):
+    """Go's module path escaping (case-encoding): "Foo" -> "!foo"."""
+    return "".join("!" + c.lower() if c.isupper() else c for c in s)
+
+
+def unescape(s):
+    out, bang = [], False
+    for c in s:
+        if bang:
+            out.append(c.upper())
+            bang = False
+        elif c == "!":
+            bang = True
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def scan_corpus(proxy):
+    """(zip paths, [path@version], total zip bytes, count of .mod files) of a GOPROXY tree."""
+    zips, mods, nmod, total = [], [], 0, 0
+    for d, _, files in os.walk(proxy):
+        if os.path.basename(d) != "@v":
+            continue
+        esc_path = os.path.relpath(os.path.dirname(d), proxy)
+        for f in files:
+            if f.endswith(".zip"):
+                p = os.path.join(d, f)
+                zips.append(p)
+                total += os.path.getsize(p)
+                mods.append(f"{unescape(esc_path)}@{unescape(f[:-4])}")
+            elif f.endswith(".mod"):
+                nmod += 1
+    zips.sort()
+    mods.sort()
+    return zips, mods, total, nmod
+
+
+def parse_json_stream(text):
+    """The concatenated JSON objects that `go ... -json` prints."""
+    dec, i, objs = json.JSONDecoder(), 0, []
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return objs
+        o, i = dec.raw_decode(text, i)
+        objs.append(o)
+
+
+def zip_digests(zpath):
+    """{escaped "<module>@<version>/<path>": sha256 hex} of every file entry of a module zip."""
+    out = {}
+    with zipfile.ZipFile(zpath) as z:
+        for info in z.infolist():
+            if info.is_dir():
+                continue
+            # Entry names are <module>@<version>/<path>; on disk, escaped.
+            name = info.filename
+            at = name.index("@")
+            slash = name.index("/", at)
+            mod, ver, rest = name[:at], name[at + 1:slash], name[slash + 1:]
+            out[f"{escape(mod)}@{escape(ver)}/{rest}"] = hashlib.sha256(z.read(info)).hexdigest()
+    return out
+
+
+def reference(proxy, cache_file, write_to=None):
+    """{relative tree path: sha256 hex} for every file of every zip in the corpus, computed here
+    with Python's zipfile. cache_file is reused if newer than the corpus; otherwise the digests
+    are computed and saved to write_to (default: cache_file)."""
+    if cache_file and os.path.exists(cache_file) and os.path.getmtime(cache_file) > os.path.getmtime(proxy):
+        with open(cache_file) as f:
+            return json.load(f)
+    log(f"computing the reference digests from the zips in {proxy} (Python zipfile)")
+    ref = {}
+    for dirpath, _, files in os.walk(proxy):
+        for fn in files:
+            if fn.endswith(".zip"):
+                ref.update(zip_digests(os.path.join(dirpath, fn)))
+    with open(write_to or cache_file, "w") as f:
+        json.dump(ref, f)
+    return ref
+
+
+def module_roots(binp, store):
+    """Escaped "<module>@<version>" of every zip-backed module in a store."""
+    r = subprocess.run([binp, "--store", store, "ls", "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"modcachefs ls of {store} failed: {r.stderr.strip()[-2000:]}")
+    roots = []
+    for line in r.stdout.splitlines():
+        if line.strip():
+            m = json.loads(line)
+            if m.get("zip_h1"):
+                roots.append(f"{escape(m['path'])}@{escape(m['version'])}")
+    return roots
+
+
+def root_of(rel):
+    """"<module>@<version>" of a path "<module>@<version>/<file>"."""
+    at = rel.index("@")
+    return rel[:rel.index("/", at)]
+
+
+def scan(root, rels, readers, path_of=None):
+    """Reads (and sha256s) every file root/path_of(rel) with `readers` threads.
+    Returns (seconds, bytes, {rel: sha256 hex})."""
+    def read(rel):
+        h = hashlib.sha256()
+        n = 0
+        with open(os.path.join(root, path_of(rel) if path_of else rel), "rb") as f:
+            while True:
+                b = f.read(1 << 20)
+                if not b:
+                    break
+                h.update(b)
+                n += len(b)
+        return rel, n, h.hexdigest()
+
+    t0 = time.perf_counter()
+    got, total = {}, 0
+    with concurrent.futures.ThreadPoolExecutor(readers) as ex:
+        for rel, n, d in ex.map(read, rels, chunksize=64):
+            got[rel] = d
+            total += n
+    return time.perf_counter() - t0, total, got
+
+
 class Mount:
     """A running `modcachefs mount`; always unmounted and killed by stop() (use in try/finally)."""
 
@@ -186,11 +357,14 @@ class Mount:
         return self
 
     def rss_kib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return None
+        return proc_status_kib(self.proc.pid, "VmRSS")
+
+    def peak_rss_kib(self):
+        return proc_status_kib(self.proc.pid, "VmHWM")
+
+    def write_bytes(self):
+        """Bytes the daemon has caused to be written to storage so far (/proc/PID/io write_bytes)."""
+        return proc_io(self.proc.pid)["write_bytes"]
 
     def threads(self):
         out = []
@@ -219,7 +393,6 @@ class Mount:
         if r.returncode != 0:
             log(f"warning: modcachefs stats failed: {r.stderr.strip()}")
             return None
-        import json
         try:
             return json.loads(r.stdout)
         except ValueError:
