@@ -151,6 +151,12 @@ pub fn canonical_info(text: &str, version: &str) -> Option<Vec<u8>> {
     let time = canonical_time(&unquote(get("Time")?)?)?;
     let mut out = format!("{{\"Version\":{},\"Time\":{}", quote(&v), quote(&time));
     if let Some(origin) = get("Origin") {
+        // `object_members` only delimits values; Go unmarshals Origin into a struct
+        // pointer, so anything but a well-formed object (or null) would make the
+        // .info unreadable to Go (found by fuzzing: `{"Hash"*"ab"}` passed through).
+        if origin != "null" && !(origin.starts_with('{') && is_json(origin)) {
+            return None;
+        }
         if origin != "null" {
             out.push_str(",\"Origin\":");
             out.push_str(&compact(origin));
@@ -167,30 +173,178 @@ pub fn info_for(version: &str, time_rfc3339: &str) -> Vec<u8> {
 }
 
 /// Go's time.MarshalJSON (RFC 3339 with nanoseconds, trailing zeros trimmed; a
-/// zero UTC offset written as `Z`). Only the forms Go itself produces are accepted.
+/// zero UTC offset written as `Z`). Only times Go's RFC 3339 parser reads back are
+/// accepted: field ranges and the zone's digits are checked (found by fuzzing:
+/// `2019-13-45T99:99:99+ab:cd` used to pass, and Go cannot read such an .info).
 fn canonical_time(t: &str) -> Option<String> {
     let b = t.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if !(digits(0..4) && digits(5..7) && digits(8..10) && digits(11..13) && digits(14..16) && digits(17..19)) {
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let d = &b[r];
+        d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0, |n, &c| n * 10 + u32::from(c - b'0')))
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > days || hour > 23 || min > 59 || sec > 59 {
         return None;
     }
     let mut rest = &t[19..];
     let mut frac = "";
     if let Some(r) = rest.strip_prefix('.') {
         let end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-        frac = r[..end].trim_end_matches('0');
+        if end == 0 {
+            return None; // Go wants a digit after the dot.
+        }
+        // Go keeps nanoseconds: digits past the ninth are dropped.
+        frac = r[..end.min(9)].trim_end_matches('0');
         rest = &r[end..];
     }
     let zone = match rest {
         "Z" | "+00:00" | "-00:00" => "Z",
-        z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) && z.as_bytes()[3] == b':' => z,
+        z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) && z.as_bytes()[3] == b':' => {
+            let zb = z.as_bytes();
+            let two = |i: usize| -> Option<u8> {
+                let (h, l) = (zb[i], zb[i + 1]);
+                (h.is_ascii_digit() && l.is_ascii_digit()).then(|| (h - b'0') * 10 + (l - b'0'))
+            };
+            if two(1)? > 23 || two(4)? > 59 {
+                return None;
+            }
+            z
+        }
         _ => return None,
     };
     let dot = if frac.is_empty() { "" } else { "." };
     Some(format!("{}{dot}{frac}{zone}", &t[..19]))
+}
+
+/// Whether `v` is exactly one well-formed JSON value (RFC 8259), surrounded by
+/// nothing but whitespace. Nesting is limited (Go's decoder allows 10000 levels).
+fn is_json(v: &str) -> bool {
+    let b = v.as_bytes();
+    let mut i = skip_ws(b, 0);
+    json_value(b, &mut i, 0) && skip_ws(b, i) == b.len()
+}
+
+fn json_value(b: &[u8], i: &mut usize, depth: usize) -> bool {
+    if depth > 1000 {
+        return false;
+    }
+    match b.get(*i) {
+        Some(b'{') | Some(b'[') => {
+            let object = b[*i] == b'{';
+            let close = if object { b'}' } else { b']' };
+            *i = skip_ws(b, *i + 1);
+            if b.get(*i) == Some(&close) {
+                *i += 1;
+                return true;
+            }
+            loop {
+                if object {
+                    if b.get(*i) != Some(&b'"') || !json_string(b, i) {
+                        return false;
+                    }
+                    *i = skip_ws(b, *i);
+                    if b.get(*i) != Some(&b':') {
+                        return false;
+                    }
+                    *i = skip_ws(b, *i + 1);
+                }
+                if !json_value(b, i, depth + 1) {
+                    return false;
+                }
+                *i = skip_ws(b, *i);
+                match b.get(*i) {
+                    Some(b',') => *i = skip_ws(b, *i + 1),
+                    Some(&c) if c == close => {
+                        *i += 1;
+                        return true;
+                    }
+                    _ => return false,
+                }
+            }
+        }
+        Some(b'"') => json_string(b, i),
+        Some(b't') => json_literal(b, i, b"true"),
+        Some(b'f') => json_literal(b, i, b"false"),
+        Some(b'n') => json_literal(b, i, b"null"),
+        Some(_) => json_number(b, i),
+        None => false,
+    }
+}
+
+fn json_literal(b: &[u8], i: &mut usize, lit: &[u8]) -> bool {
+    let ok = b.get(*i..).is_some_and(|r| r.starts_with(lit));
+    *i += lit.len();
+    ok
+}
+
+/// A string at `b[*i] == '"'`: no raw control characters, only valid escapes.
+fn json_string(b: &[u8], i: &mut usize) -> bool {
+    let mut j = *i + 1;
+    while let Some(&c) = b.get(j) {
+        match c {
+            b'"' => {
+                *i = j + 1;
+                return true;
+            }
+            b'\\' => match b.get(j + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => j += 2,
+                Some(b'u') if b.get(j + 2..j + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) => j += 6,
+                _ => return false,
+            },
+            0..=0x1f => return false,
+            _ => j += 1,
+        }
+    }
+    false
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+fn json_number(b: &[u8], i: &mut usize) -> bool {
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    if b.get(*i) == Some(&b'-') {
+        *i += 1;
+    }
+    match b.get(*i) {
+        Some(b'0') => *i += 1,
+        Some(b'1'..=b'9') => {
+            digits(i);
+        }
+        _ => return false,
+    }
+    if b.get(*i) == Some(&b'.') {
+        *i += 1;
+        if digits(i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(*i), Some(b'e' | b'E')) {
+        *i += 1;
+        if matches!(b.get(*i), Some(b'+' | b'-')) {
+            *i += 1;
+        }
+        if digits(i) == 0 {
+            return false;
+        }
+    }
+    true
 }
 
 /// Removes insignificant whitespace from a JSON value.
@@ -237,6 +391,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o, br#"{"Version":"v1.0.0","Time":"2020-01-01T00:00:00.5Z","Origin":{"VCS":"git","Hash":"ab"}}"#);
+    }
+
+    /// Found by fuzzing (tests/fuzz, target json): malformed Origin objects and
+    /// impossible times passed through, giving an .info Go cannot read.
+    #[test]
+    fn info_must_stay_readable_by_go() {
+        let info = |time: &str, origin: &str| {
+            let mut t = format!(r#"{{"Version":"v1.2.3","Time":"{time}""#);
+            if !origin.is_empty() {
+                t.push_str(&format!(r#","Origin":{origin}"#));
+            }
+            t.push('}');
+            canonical_info(&t, "v1.2.3").map(|b| String::from_utf8(b).unwrap())
+        };
+        let ok = "2019-01-04T21:36:57Z";
+        assert_eq!(info(ok, r#"{"VCS":"git","Hash"*"ab"}"#), None);
+        for bad_origin in [r#"{"a":tru"e}"#, r#"{"a":01}"#, r#"{"a":"\x"}"#, "[1]", r#""s""#, "{,}", r#"{"a":1,}"#] {
+            assert_eq!(info(ok, bad_origin), None, "{bad_origin}");
+        }
+        assert!(info(ok, r#"{"VCS":"git","N":[1.5e3,-0,true,null,{}],"S":"\u00e9\n"}"#).is_some());
+        assert!(info(ok, "null").is_some());
+        for bad_time in [
+            "2019-13-04T21:36:57Z",
+            "2019-02-29T21:36:57Z",
+            "2019-01-04T24:00:00Z",
+            "2019-01-04T21:60:57Z",
+            "2019-01-04T21:36:60Z",
+            "2019-01-04T21:36:57.Z",
+            "2019-01-04T21:36:57+ab:cd",
+            "2019-01-04T21:36:57+24:00",
+        ] {
+            assert_eq!(info(bad_time, ""), None, "{bad_time}");
+        }
+        assert!(info("2020-02-29T23:59:59+05:30", "").is_some());
+        assert_eq!(
+            info("2019-01-04T21:36:57.1234567890Z", "").unwrap(),
+            r#"{"Version":"v1.2.3","Time":"2019-01-04T21:36:57.123456789Z"}"#
+        );
     }
 
     #[test]
