@@ -548,7 +548,9 @@ fn kill_during_import_never_leaves_half_a_module() {
 
     let store = tmp.path().join("store");
     let mut outcomes = Vec::new();
-    for round in 0..10u64 {
+    // 10 rounds in the normal suite; MODCACHEFS_KILL_ROUNDS=50 for the reliability table.
+    let rounds: u64 = std::env::var("MODCACHEFS_KILL_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    for round in 0..rounds {
         let mut rng = (round + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let fresh = round % 2 == 0;
         if fresh && store.exists() {
