@@ -308,3 +308,19 @@ pub fn snapshot(root: &Path) -> Vec<(String, u32, Option<Vec<u8>>)> {
     walk(root, root, &mut out);
     out
 }
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts that `out` is a success, showing what `what` printed otherwise.
+pub fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
