@@ -5,6 +5,9 @@
 
 use std::io::{Cursor, Write};
 
+#[path = "zipend.rs"]
+mod zipend;
+
 use modcachefs::hash::{hash1, sha256};
 use modcachefs::zipfmt::MAX_GO_MOD_SIZE;
 use zip::write::SimpleFileOptions;
@@ -176,40 +179,7 @@ pub fn raw_zip(entries: &[Raw<'_>], zip64_end: bool, comment: &[u8]) -> Vec<u8> 
         cd.extend_from_slice(&offset.to_le_bytes());
         cd.extend_from_slice(e.name);
     }
-    let (cd_offset, cd_size, n) = (out.len() as u64, cd.len() as u64, entries.len() as u64);
-    out.extend_from_slice(&cd);
-    if zip64_end {
-        // As Go's writer does from 65535 entries: zip64 record + locator, then a
-        // classic end record with saturated fields.
-        let rec = out.len() as u64;
-        out.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
-        out.extend_from_slice(&44u64.to_le_bytes());
-        out.extend_from_slice(&45u16.to_le_bytes());
-        out.extend_from_slice(&45u16.to_le_bytes());
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&n.to_le_bytes());
-        out.extend_from_slice(&n.to_le_bytes());
-        out.extend_from_slice(&cd_size.to_le_bytes());
-        out.extend_from_slice(&cd_offset.to_le_bytes());
-        out.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&rec.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes());
-    }
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    let (n16, size32, off32) = if zip64_end {
-        (0xFFFFu16, 0xFFFF_FFFFu32, 0xFFFF_FFFFu32)
-    } else {
-        (n as u16, cd_size as u32, cd_offset as u32)
-    };
-    out.extend_from_slice(&n16.to_le_bytes());
-    out.extend_from_slice(&n16.to_le_bytes());
-    out.extend_from_slice(&size32.to_le_bytes());
-    out.extend_from_slice(&off32.to_le_bytes());
-    out.extend_from_slice(&(comment.len() as u16).to_le_bytes());
-    out.extend_from_slice(comment);
-    out
+    zipend::finish(out, &cd, entries.len() as u64, zip64_end, comment)
 }
 
 pub fn h1_of(files: &[(&str, &[u8])]) -> String {

@@ -6,6 +6,9 @@ use std::fs::File;
 use std::io::{Cursor, Read, Write};
 use std::os::unix::fs::FileExt;
 
+#[path = "../../common/zipend.rs"]
+mod zipend;
+
 use modcachefs::hash::{hash1, sha256};
 use modcachefs::zipfmt::{self, ModuleZip};
 
@@ -294,36 +297,5 @@ pub fn raw_zip(entries: &[RawEntry], zip64_end: bool, comment: &[u8]) -> Vec<u8>
         cd.extend_from_slice(&central_extra);
         cd.extend_from_slice(&e.comment);
     }
-    let (cd_offset, cd_size, n) = (out.len() as u64, cd.len() as u64, entries.len() as u64);
-    out.extend_from_slice(&cd);
-    if zip64_end {
-        let rec = out.len() as u64;
-        out.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
-        out.extend_from_slice(&44u64.to_le_bytes());
-        out.extend_from_slice(&45u16.to_le_bytes());
-        out.extend_from_slice(&45u16.to_le_bytes());
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&n.to_le_bytes());
-        out.extend_from_slice(&n.to_le_bytes());
-        out.extend_from_slice(&cd_size.to_le_bytes());
-        out.extend_from_slice(&cd_offset.to_le_bytes());
-        out.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&rec.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes());
-    }
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    let (n16, size32, off32) = if zip64_end {
-        (0xFFFFu16, 0xFFFF_FFFFu32, 0xFFFF_FFFFu32)
-    } else {
-        (n as u16, cd_size as u32, cd_offset as u32)
-    };
-    out.extend_from_slice(&n16.to_le_bytes());
-    out.extend_from_slice(&n16.to_le_bytes());
-    out.extend_from_slice(&size32.to_le_bytes());
-    out.extend_from_slice(&off32.to_le_bytes());
-    out.extend_from_slice(&(comment.len() as u16).to_le_bytes());
-    out.extend_from_slice(comment);
-    out
+    zipend::finish(out, &cd, entries.len() as u64, zip64_end, comment)
 }
