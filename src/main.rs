@@ -288,6 +288,7 @@ fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u8, Error> {
     let st = store::Store::open_rw(store_dir)?;
     let mut bar = Bar::new(!a.json);
     let report = import::import(&st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w))?;
+    st.settle(report.added + report.completed > 0)?;
     let secs = t0.elapsed().as_secs_f64();
     if a.json {
         println!("{}", report.to_json(secs));

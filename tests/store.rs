@@ -164,3 +164,78 @@ fn verify_reports_damaged_blobs() {
     let js = String::from_utf8_lossy(&out.stdout);
     assert!(js.contains(victim.as_str()) && js.contains("missing"), "{js}");
 }
+
+/// Names, sizes and modification times of every file in the store directory.
+fn store_files(store: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![store.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let md = e.metadata().unwrap();
+            if md.is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(store).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, (md.len(), md.modified().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// Pages of `table` in index.db that do not follow the previous one.
+fn page_runs(index: &Path, table: &str) -> usize {
+    let conn = rusqlite::Connection::open(index).unwrap();
+    let mut st = conn.prepare("SELECT pageno FROM dbstat WHERE name = ?1 ORDER BY pageno").unwrap();
+    let pages: Vec<i64> = st.query_map([table], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(!pages.is_empty(), "no pages for {table}");
+    1 + pages.windows(2).filter(|w| w[1] != w[0] + 1).count()
+}
+
+/// An import leaves the index the way mounts read it best: compact (the module
+/// list in one run of pages, not one page per module scattered among the entries)
+/// and in rollback-journal mode, in which a reader writes nothing; a WAL reader
+/// would create index.db-shm. A mount, `ls` and `verify` then leave every file of
+/// the store untouched. A rewrite interrupted by a crash (a hot journal) is rolled
+/// back by the next reader, which then serves the store as before.
+#[test]
+fn readers_write_nothing_and_an_interrupted_rewrite_is_rolled_back() {
+    let tmp = tempdir("store-settle");
+    let store = corpus_store(tmp.path());
+    let index = store.join("index.db");
+    let header = std::fs::read(&index).unwrap();
+    assert_eq!(&header[18..20], &[1, 1], "index.db is not in rollback-journal mode (file format bytes)");
+    assert!(page_runs(&index, "modules") <= 2, "modules table not contiguous after import");
+    let before = store_files(&store);
+    assert!(!before.keys().any(|k| k.starts_with("index.db-")), "journal files left: {before:?}");
+
+    let s = store.to_string_lossy();
+    let listed = ok(&modcachefs(&["--store", &s, "ls"]), "ls");
+    ok(&modcachefs(&["--store", &s, "verify"]), "verify");
+    {
+        let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
+        let gomod = std::fs::read_to_string(m.dir.join("github.com/!burnt!sushi/toml@v1.2.0/go.mod"));
+        assert!(gomod.is_ok_and(|t| t.contains("module github.com/BurntSushi/toml")));
+    }
+    assert_eq!(store_files(&store), before, "a reader changed the store");
+
+    // A crash in the middle of a rollback-mode write: the index file half rewritten,
+    // its journal complete. Made by copying both while a big update is spilling pages.
+    let (half, journal) = {
+        let conn = rusqlite::Connection::open(&index).unwrap();
+        conn.pragma_update(None, "cache_size", 2).unwrap();
+        conn.execute_batch("BEGIN; UPDATE entries SET size = size + 1; UPDATE modules SET version = version || 'x';")
+            .unwrap();
+        let copies = (std::fs::read(&index).unwrap(), std::fs::read(store.join("index.db-journal")).unwrap());
+        conn.execute_batch("ROLLBACK").unwrap();
+        copies
+    };
+    assert_ne!(half, std::fs::read(&index).unwrap(), "the update never reached the index file");
+    std::fs::write(&index, half).unwrap();
+    std::fs::write(store.join("index.db-journal"), journal).unwrap();
+    let out = modcachefs(&["--store", &s, "ls"]);
+    assert_eq!(ok(&out, "ls after a crash"), listed, "the interrupted write was not rolled back");
+    assert!(text(&out.stderr).contains("rolling back an interrupted write"), "{}", text(&out.stderr));
+    ok(&modcachefs(&["--store", &s, "verify"]), "verify after the roll-back");
+}
