@@ -52,12 +52,14 @@ fn lock_err() -> Error {
 
 impl Fs {
     pub fn new(content: Content) -> Fs {
+        let t0 = std::time::Instant::now();
         let ns = Namespace::build(&content.modules);
         let mtimes = content.modules.iter().map(|_| OnceLock::new()).collect();
         log::info!(
-            "namespace: {} modules, {} nodes before any module tree is opened",
+            "namespace: {} modules, {} nodes before any module tree is opened (built in {:.1} ms)",
             content.modules.len(),
-            ns.node_count()
+            ns.node_count(),
+            t0.elapsed().as_secs_f64() * 1e3
         );
         let known = content.modules.iter().map(|m| format!("{}@{}", m.path, m.version)).collect();
         Fs {

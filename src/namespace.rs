@@ -132,6 +132,9 @@ impl Namespace {
             trees: HashMap::new(),
             lists: Vec::new(),
         };
+        // About five nodes per module (its @v files, root and path directories):
+        // reserving up front saves rehashing a table that ends up megabytes large.
+        ns.nodes.reserve(modules.len() * 6 + 16);
         ns.nodes.insert(
             ROOT,
             Node {
@@ -146,19 +149,30 @@ impl Namespace {
         );
         let download = ns.mkdir_p(ROOT, "cache/download");
         let mut list_of: HashMap<&str, u32> = HashMap::new();
+        let mut prev: Option<(&str, u64, Option<u64>)> = None;
         for (i, m) in modules.iter().enumerate() {
             let i = i as u32;
             let (Some(ep), Some(ev)) = (modpath::escape(&m.path), modpath::escape(&m.version)) else {
                 log::warn!("{}@{}: cannot be named in a module cache (not escapable); not served", m.path, m.version);
                 continue;
             };
-            let at_v = ns.mkdir_p(download, &format!("{ep}/@v"));
-            let list = *list_of.entry(m.path.as_str()).or_insert_with(|| {
-                ns.lists.push(Vec::new());
-                (ns.lists.len() - 1) as u32
-            });
-            ns.lists[list as usize].push(i);
-            ns.add(at_v, "list", Kind::List(list));
+            // Modules come sorted by path: the versions of one path share its
+            // directories, so walk them only once per path.
+            let (at_v, tree_dir) = match prev {
+                Some((path, at_v, tree_dir)) if path == m.path => (at_v, tree_dir),
+                _ => {
+                    let at_v = ns.mkdir_p(download, &format!("{ep}/@v"));
+                    let list = *list_of.entry(m.path.as_str()).or_insert_with(|| {
+                        ns.lists.push(Vec::new());
+                        (ns.lists.len() - 1) as u32
+                    });
+                    ns.add(at_v, "list", Kind::List(list));
+                    (at_v, None)
+                }
+            };
+            if let Some(&list) = list_of.get(m.path.as_str()) {
+                ns.lists[list as usize].push(i);
+            }
             ns.add(at_v, &format!("{ev}.mod"), Kind::Mod(i));
             if m.info.is_some() {
                 ns.add(at_v, &format!("{ev}.info"), Kind::Info(i));
@@ -167,17 +181,20 @@ impl Namespace {
                 ns.add(at_v, &format!("{ev}.zip"), Kind::Zip(i));
                 ns.add(at_v, &format!("{ev}.ziphash"), Kind::ZipHash(i));
                 let (dir, base) = ep.rsplit_once('/').unwrap_or(("", ep.as_str()));
-                let parent = ns.mkdir_p(ROOT, dir);
+                let parent = tree_dir.unwrap_or_else(|| ns.mkdir_p(ROOT, dir));
                 let root = ns.add(parent, &format!("{base}@{ev}"), Kind::ModuleRoot(i));
                 if let Some(n) = ns.nodes.get_mut(&root) {
                     n.loaded = false;
                 }
+                prev = Some((m.path.as_str(), at_v, Some(parent)));
+            } else {
+                prev = Some((m.path.as_str(), at_v, tree_dir));
             }
         }
         for l in &mut ns.lists {
             l.sort_by(|a, b| modpath::compare_versions(&modules[*a as usize].version, &modules[*b as usize].version));
         }
-        let dirs: Vec<u64> = ns.nodes.keys().copied().collect();
+        let dirs: Vec<u64> = ns.nodes.iter().filter(|(_, n)| n.children.len() > 1).map(|(&k, _)| k).collect();
         ns.sort_children(&dirs);
         ns
     }
