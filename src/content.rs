@@ -121,11 +121,20 @@ fn label(m: &Module) -> String {
 impl Content {
     /// `extra_sums`: go.sum lines given at mount; they must agree with the store.
     pub fn new(store: Store, extra_sums: &[store::Sum], opts: Options, stats: Arc<Stats>) -> Result<Content> {
+        let t0 = std::time::Instant::now();
         let modules = Arc::new(store.modules()?);
+        let t_modules = t0.elapsed();
         // (path, version, kind) -> [(h1, source)]
         type SumKey<'a> = (&'a str, &'a str, SumKind);
         let mut sums: HashMap<SumKey<'_>, Vec<(String, String)>> = HashMap::new();
         let stored = store.sums()?;
+        log::debug!(
+            "index read: {} modules in {:.1} ms, {} sums in {:.1} ms",
+            modules.len(),
+            t_modules.as_secs_f64() * 1e3,
+            stored.len(),
+            (t0.elapsed() - t_modules).as_secs_f64() * 1e3
+        );
         for s in stored.iter().chain(extra_sums) {
             sums.entry((s.path.as_str(), s.version.as_str(), s.kind))
                 .or_default()
@@ -317,81 +326,142 @@ impl Content {
         if !self.opts.verify {
             return Ok(Verified { zip, digests: Vec::new() });
         }
-        // The zip bytes themselves are served as <v>.zip: they must be the bytes imported.
-        let got = sha256_file(&zip).map_err(|e| fail(format!("cannot read zip blob: {e}")))?;
-        if got != zi.blob {
-            return Err(fail(format!("zip blob is corrupt: its sha256 is {got}, expected {}", zi.blob)));
+        // Two independent checks, on every core when the module is large: the zip
+        // bytes themselves (served as <v>.zip) must be the bytes imported, and the
+        // tree's Hash1 must be the trusted one. Nothing is served until both pass
+        // (readers wait in `verified`).
+        let check_blob = |got: std::io::Result<String>| match got {
+            Err(e) => Err(fail(format!("cannot read zip blob: {e}"))),
+            Ok(got) if got != zi.blob => {
+                Err(fail(format!("zip blob is corrupt: its sha256 is {got}, expected {}", zi.blob)))
+            }
+            Ok(_) => Ok(()),
+        };
+        let tree = if zi.size < PARALLEL_HASH_BYTES {
+            check_blob(sha256_file(&zip))?;
+            self.hash_tree(m, module, &zip, &entries)
+        } else {
+            let (blob_sha, tree) = std::thread::scope(|s| {
+                let blob_sha = s.spawn(|| sha256_file(&zip));
+                let tree = self.hash_tree(m, module, &zip, &entries);
+                let panicked = || Err(std::io::Error::other("the thread hashing it panicked"));
+                (blob_sha.join().unwrap_or_else(|_| panicked()), tree)
+            });
+            // A blob that is not the one imported says more than whatever is wrong inside it.
+            check_blob(blob_sha)?;
+            tree
+        };
+        let (h1, digests) = tree.map_err(fail)?;
+        if h1 != expected {
+            return Err(fail(format!("checksum mismatch: expected {expected}, got {h1}")));
         }
-        // The index was built from this zip at import, but whoever could swap the blob
-        // could rewrite the index too (and its sha256, sizes, entries and h1 to match):
-        // the blob's sha256 and the recorded h1 then prove nothing. So the blob passes
-        // the import validator's structural rules again (names, declared sizes, local
-        // headers, overlaps, zip64), and the index's entry list must be exactly the one
-        // the validator reads from it, before a byte is inflated or served.
-        let layout = zipfmt::check_layout_file(&zip, &module.path, &module.version)
-            .map_err(|e| fail(format!("cannot read zip blob: {e}")))?
-            .map_err(|e| {
-                fail(match &e.entry {
-                    Some(entry) => format!("invalid module zip: {entry}: {}", e.rule),
-                    None => format!("invalid module zip: {}", e.rule),
-                })
+        stats::inc(&self.stats.verifications_ok);
+        Ok(Verified { zip, digests })
+    }
+
+    /// The Hash1 of a module's zip blob and the sha256 of each of its files (in
+    /// index order), after checking the blob's structure.
+    ///
+    /// The index was built from this zip at import, but whoever could swap the blob
+    /// could rewrite the index too (and its sha256, sizes, entries and h1 to match):
+    /// the blob's sha256 and the recorded h1 then prove nothing. So the blob passes
+    /// the import validator's structural rules again (names, declared sizes, local
+    /// headers, overlaps, zip64), and the index's entry list must be exactly the one
+    /// the validator reads from it, before a byte is inflated.
+    fn hash_tree(
+        &self,
+        m: u32,
+        module: &Module,
+        zip: &File,
+        entries: &[Entry],
+    ) -> std::result::Result<(String, Vec<[u8; 32]>), String> {
+        let layout = zipfmt::check_layout_file(zip, &module.path, &module.version)
+            .map_err(|e| format!("cannot read zip blob: {e}"))?
+            .map_err(|e| match &e.entry {
+                Some(entry) => format!("invalid module zip: {entry}: {}", e.rule),
+                None => format!("invalid module zip: {}", e.rule),
             })?;
         let files = layout.files();
         if files[..] != entries[..] {
             let differ = files.iter().zip(entries.iter()).find(|(a, b)| a != b);
-            return Err(fail(match differ {
+            return Err(match differ {
                 Some((z, i)) => {
                     format!("the index disagrees with the zip blob about {:?} (index {i:?}, zip {z:?})", i.name)
                 }
                 None => format!("the index lists {} files, the zip blob holds {}", entries.len(), files.len()),
-            }));
+            });
         }
         // Keep the files of small modules: they are about to be read. (Only small ones:
-        // with several verifications at once, kept trees are memory in flight.)
+        // a large tree would flush the cache for files nobody may ask for.)
         let keep = layout.total_size <= self.opts.cache_size / 16;
+        // Large trees are inflated in slices, one thread each (the caller's thread
+        // takes the first).
+        let slices = slices_for(&layout.items, layout.total_size);
+        let parts: Vec<std::result::Result<Vec<[u8; 32]>, String>> = std::thread::scope(|s| {
+            let rest: Vec<_> = slices[1..]
+                .iter()
+                .map(|r| {
+                    let items = &layout.items[r.clone()];
+                    s.spawn(move || self.hash_items(m, zip, entries, items, keep))
+                })
+                .collect();
+            let mut parts = vec![self.hash_items(m, zip, entries, &layout.items[slices[0].clone()], keep)];
+            parts
+                .extend(rest.into_iter().map(|t| t.join().unwrap_or_else(|_| Err("a hashing thread panicked".into()))));
+            parts
+        });
         let mut digests = vec![[0u8; 32]; entries.len()];
         let mut named = Vec::with_capacity(layout.items.len());
-        // Every zip entry, directories too: the h1 recorded at import (dirhash.HashZip)
-        // names them, so leaving them out would refuse a valid module.
-        for item in &layout.items {
-            let e = &item.entry;
-            // The index is sorted by name and equal to `files`: find a file's slot.
-            let slot = match item.is_file {
-                true => Some(
-                    entries
-                        .binary_search_by(|x| x.name.as_str().cmp(&e.name))
-                        .map_err(|_| fail(format!("{}: not in the index", e.name)))?,
-                ),
-                false => None,
-            };
-            let d: [u8; 32] = match slot {
-                Some(i) if keep && !self.is_large(e) => {
-                    let (reserved, mut data) = self.reserve(e.size);
-                    zipfmt::read_entry_into(&zip, e, data.as_mut_slice())
-                        .map_err(|err| fail(format!("cannot extract: {err}")))?;
-                    let d = hash::sha256(&data);
-                    self.cache_put((m, i as u32), Arc::new(data), reserved);
-                    d
+        let mut items = layout.items.iter();
+        for part in parts {
+            for d in part? {
+                let Some(item) = items.next() else { break };
+                named.push((item.full.as_str(), d));
+                if item.is_file {
+                    // The index is sorted by name and equal to `files`: find the file's slot.
+                    let i = entries
+                        .binary_search_by(|x| x.name.as_str().cmp(&item.entry.name))
+                        .map_err(|_| format!("{}: not in the index", item.entry.name))?;
+                    digests[i] = d;
                 }
-                _ => {
-                    // Streamed: a large file never sits in memory whole just to be hashed.
-                    let mut h = Sha256::new();
-                    zipfmt::stream_entry(&zip, e, &mut |chunk| h.update(chunk))
-                        .map_err(|err| fail(format!("cannot extract: {err}")))?;
-                    h.finalize().into()
-                }
-            };
-            named.push((item.full.as_str(), d));
-            if let Some(i) = slot {
-                digests[i] = d;
             }
         }
-        let got = hash::hash1(&named);
-        if got != expected {
-            return Err(fail(format!("checksum mismatch: expected {expected}, got {got}")));
+        Ok((hash::hash1(&named), digests))
+    }
+
+    /// The sha256 of each of `items`, directory entries too (Hash1 names them:
+    /// leaving them out would refuse a valid module). With `keep`, files small
+    /// enough for the memory cache are put there, since they are about to be read.
+    fn hash_items(
+        &self,
+        m: u32,
+        zip: &File,
+        entries: &[Entry],
+        items: &[zipfmt::LayoutItem],
+        keep: bool,
+    ) -> std::result::Result<Vec<[u8; 32]>, String> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let e = &item.entry;
+            let d: [u8; 32] = if item.is_file && keep && !self.is_large(e) {
+                let slot = entries
+                    .binary_search_by(|x| x.name.as_str().cmp(&e.name))
+                    .map_err(|_| format!("{}: not in the index", e.name))?;
+                let (reserved, mut data) = self.reserve(e.size);
+                zipfmt::read_entry_into(zip, e, data.as_mut_slice()).map_err(|err| format!("cannot extract: {err}"))?;
+                let d = hash::sha256(&data);
+                self.cache_put((m, slot as u32), Arc::new(data), reserved);
+                d
+            } else {
+                // Streamed: a large file never sits in memory whole just to be hashed.
+                let mut h = Sha256::new();
+                zipfmt::stream_entry(zip, e, &mut |chunk| h.update(chunk))
+                    .map_err(|err| format!("cannot extract: {err}"))?;
+                h.finalize().into()
+            };
+            out.push(d);
         }
-        stats::inc(&self.stats.verifications_ok);
-        Ok(Verified { zip, digests })
+        Ok(out)
     }
 
     /// Files over a sixteenth of the memory cache are served from the spill directory
@@ -607,6 +677,30 @@ impl Content {
 }
 
 /// Up to `size` bytes of `f` from `offset` (fewer at the end of the file).
+/// Trees smaller than this are hashed by one thread: starting more costs more
+/// than it saves.
+const PARALLEL_HASH_BYTES: u64 = 8 << 20;
+
+/// Splits `items` into contiguous slices of about equal uncompressed size, one per
+/// core (at most 4), so a large module's verification uses the whole machine.
+fn slices_for(items: &[zipfmt::LayoutItem], total_size: u64) -> Vec<std::ops::Range<usize>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) as u64;
+    if total_size < PARALLEL_HASH_BYTES || cores < 2 || items.len() < 2 {
+        return std::iter::once(0..items.len()).collect();
+    }
+    let share = total_size.div_ceil(cores);
+    let (mut out, mut start, mut acc) = (Vec::new(), 0, 0u64);
+    for (i, item) in items.iter().enumerate() {
+        acc += item.entry.size;
+        if acc >= share && out.len() + 1 < cores as usize && i + 1 < items.len() {
+            out.push(start..i + 1);
+            (start, acc) = (i + 1, 0);
+        }
+    }
+    out.push(start..items.len());
+    out
+}
+
 pub fn pread(f: &File, offset: u64, size: u32) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; size as usize];
     let mut got = 0;
@@ -653,4 +747,37 @@ fn sha256_file(f: &File) -> std::io::Result<String> {
         off += n as u64;
     }
     Ok(hash::hex(&h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(size: u64) -> zipfmt::LayoutItem {
+        let entry = Entry { name: String::new(), data_offset: 0, compressed_size: size, size, method: 8, crc32: 0 };
+        zipfmt::LayoutItem { full: String::new(), label: String::new(), is_file: true, entry }
+    }
+
+    /// Slices cover every item once, in order, and share the bytes about evenly.
+    #[test]
+    fn hashing_slices_are_contiguous_and_balanced() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        // Small trees: one slice, however many items.
+        let small: Vec<_> = (0..1000).map(|_| item(1000)).collect();
+        assert_eq!(slices_for(&small, 1_000_000), vec![0..1000]);
+        // 40 files of 1 MiB and one of 9 MiB at the end.
+        let mut big: Vec<_> = (0..40).map(|_| item(1 << 20)).collect();
+        big.push(item(9 << 20));
+        let total: u64 = big.iter().map(|i| i.entry.size).sum();
+        let slices = slices_for(&big, total);
+        assert!(!slices.is_empty() && slices.len() <= cores, "{slices:?}");
+        assert_eq!(slices.first().map(|r| r.start), Some(0));
+        assert_eq!(slices.last().map(|r| r.end), Some(big.len()));
+        assert!(slices.windows(2).all(|w| w[0].end == w[1].start && w[0].start < w[0].end), "{slices:?}");
+        let share = total.div_ceil(cores as u64);
+        for r in &slices[..slices.len() - 1] {
+            let bytes: u64 = big[r.clone()].iter().map(|i| i.entry.size).sum();
+            assert!(bytes >= share && bytes < share + (9 << 20), "{r:?}: {bytes} bytes, share {share}");
+        }
+    }
 }
