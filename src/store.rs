@@ -88,6 +88,9 @@ impl SumKind {
 pub struct Store {
     dir: PathBuf,
     conn: Connection,
+    /// The index was in WAL mode when opened for writing: an import was interrupted
+    /// or an older modcachefs wrote it, so it may need compacting (see `settle`).
+    was_wal: bool,
 }
 
 const MODULE_COLS: &str = "id, path, version, mod_blob, mod_h1, mod_h1_origin, info, \
@@ -127,13 +130,15 @@ impl Store {
         let conn = Connection::open(dir.join(INDEX))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         check_schema_version(&conn, dir)?;
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        let was_wal = mode.eq_ignore_ascii_case("wal");
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL is durable across application crashes in WAL mode; blob files are
         // synced before each commit that refers to them (see `commit_batch`).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // One transaction: a kill while creating the schema must not leave half of it.
         conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"))?;
-        Ok(Store { dir: dir.to_path_buf(), conn })
+        Ok(Store { dir: dir.to_path_buf(), conn, was_wal })
     }
 
     /// Opens an existing store for reading only. Never writes to the store: when the
@@ -168,21 +173,24 @@ impl Store {
         // A store that is not a store (or a truncated index) fails here, once, clearly.
         conn.query_row("SELECT count(*) FROM modules", [], |r| r.get::<_, i64>(0))
             .map_err(|e| Error::Store(format!("{}: unreadable store index: {e}", index.display())))?;
-        Ok(Store { dir: dir.to_path_buf(), conn })
+        Ok(Store { dir: dir.to_path_buf(), conn, was_wal: false })
     }
 
     /// Leaves the index the way mounts read it fastest, after an import.
     ///
-    /// - `compact` (modules were added): VACUUM. Import writes each module's row
-    ///   next to its entries, so the modules table ends up spread over the whole
-    ///   file, and a mount on a cold page cache paid one random read per page to
-    ///   list the modules (a third of its start-up time on a 2,000-module store).
+    /// - VACUUM when modules were added or completed (`changed`), or when the index
+    ///   was in WAL mode already (an interrupted import, or an older modcachefs).
+    ///   Import writes each module's row next to its entries, so the modules table
+    ///   ends up spread over the whole file, and a mount on a cold page cache paid
+    ///   one random read per page to list the modules (a third of its start-up
+    ///   time on a 2,000-module store).
     /// - Rollback-journal mode: a read-only WAL connection still writes to
     ///   `index.db-shm`; in rollback mode a mount writes nothing at all.
     ///
     /// Both need the index to themselves: while a mount has it open the mode
     /// stays WAL (the next import tries again), which is correct, only not as cheap.
-    pub fn settle(&self, compact: bool) -> Result<()> {
+    pub fn settle(&self, changed: bool) -> Result<()> {
+        let compact = changed || self.was_wal;
         let mode: String = self.conn.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("delete") {
             log::debug!("index stays in {mode} mode: another process (a mount?) has it open");
