@@ -228,6 +228,26 @@ impl Filesystem for Adapter {
         reply.error(libc::ENOSYS)
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn ioctl(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        _fh: u64,
+        _flags: u32,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        // isatty() (TCGETS) on a file: Python's open() asks it of every file it opens.
+        // The kernel forwards every ioctl and remembers no answer, so this is a round
+        // trip per such open; answer at once, from the reading thread. Counted, so
+        // request counts explain a slow reader.
+        crate::stats::inc(&self.fs.content.stats.ioctls);
+        reply.error(libc::ENOTTY)
+    }
+
     fn opendir(&mut self, _req: &Request<'_>, _ino: u64, flags: i32, reply: ReplyOpen) {
         if flags & libc::O_ACCMODE != libc::O_RDONLY {
             return reply.error(libc::EROFS);

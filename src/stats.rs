@@ -32,6 +32,7 @@ counters! {
     negative_lookups: "lookups of names that do not exist",
     getattrs: "FUSE getattr requests",
     readdirs: "FUSE readdir requests",
+    ioctls: "FUSE ioctl requests, answered ENOTTY (isatty() on a file, as Python's open() does)",
     opens: "files opened",
     reads: "FUSE read requests",
     bytes_served: "file bytes returned to the kernel",
