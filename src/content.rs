@@ -397,7 +397,7 @@ impl Content {
         // Large trees are inflated in slices, one thread each (the caller's thread
         // takes the first).
         let slices = slices_for(&layout.items, layout.total_size);
-        let parts: Vec<std::result::Result<Vec<[u8; 32]>, String>> = std::thread::scope(|s| {
+        let parts: Vec<std::result::Result<Vec<Hashed>, String>> = std::thread::scope(|s| {
             let rest: Vec<_> = slices[1..]
                 .iter()
                 .map(|r| {
@@ -414,14 +414,10 @@ impl Content {
         let mut named = Vec::with_capacity(layout.items.len());
         let mut items = layout.items.iter();
         for part in parts {
-            for d in part? {
+            for (slot, d) in part? {
                 let Some(item) = items.next() else { break };
                 named.push((item.full.as_str(), d));
-                if item.is_file {
-                    // The index is sorted by name and equal to `files`: find the file's slot.
-                    let i = entries
-                        .binary_search_by(|x| x.name.as_str().cmp(&item.entry.name))
-                        .map_err(|_| format!("{}: not in the index", item.entry.name))?;
+                if let Some(i) = slot {
                     digests[i] = d;
                 }
             }
@@ -429,7 +425,7 @@ impl Content {
         Ok((hash::hash1(&named), digests))
     }
 
-    /// The sha256 of each of `items`, directory entries too (Hash1 names them:
+    /// The slot and sha256 of each of `items`, directory entries too (Hash1 names them:
     /// leaving them out would refuse a valid module). With `keep`, files small
     /// enough for the memory cache are put there, since they are about to be read.
     fn hash_items(
@@ -439,14 +435,20 @@ impl Content {
         entries: &[Entry],
         items: &[zipfmt::LayoutItem],
         keep: bool,
-    ) -> std::result::Result<Vec<[u8; 32]>, String> {
+    ) -> std::result::Result<Vec<Hashed>, String> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let e = &item.entry;
-            let d: [u8; 32] = if item.is_file && keep && !self.is_large(e) {
-                let slot = entries
-                    .binary_search_by(|x| x.name.as_str().cmp(&e.name))
-                    .map_err(|_| format!("{}: not in the index", e.name))?;
+            // The index is sorted by name and equal to the layout's files: a file's slot.
+            let slot = match item.is_file {
+                true => Some(
+                    entries
+                        .binary_search_by(|x| x.name.as_str().cmp(&e.name))
+                        .map_err(|_| format!("{}: not in the index", e.name))?,
+                ),
+                false => None,
+            };
+            let d: [u8; 32] = if let Some(slot) = slot.filter(|_| keep && !self.is_large(e)) {
                 let (reserved, mut data) = self.reserve(e.size);
                 zipfmt::read_entry_into(zip, e, data.as_mut_slice()).map_err(|err| format!("cannot extract: {err}"))?;
                 let d = hash::sha256(&data);
@@ -459,7 +461,7 @@ impl Content {
                     .map_err(|err| format!("cannot extract: {err}"))?;
                 h.finalize().into()
             };
-            out.push(d);
+            out.push((slot, d));
         }
         Ok(out)
     }
@@ -677,6 +679,10 @@ impl Content {
 }
 
 /// Up to `size` bytes of `f` from `offset` (fewer at the end of the file).
+/// A zip entry's slot in the module's (sorted) entry list, None for a directory
+/// entry, and the sha256 of its contents.
+type Hashed = (Option<usize>, [u8; 32]);
+
 /// Trees smaller than this are hashed by one thread: starting more costs more
 /// than it saves.
 const PARALLEL_HASH_BYTES: u64 = 8 << 20;
