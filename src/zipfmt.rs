@@ -126,7 +126,7 @@ impl std::error::Error for ZipError {}
 
 /// Renders possibly hostile bytes on one line: invalid UTF-8 as `\xNN`, control
 /// characters escaped (`\n`, `\u{0}`).
-fn printable(bytes: &[u8]) -> String {
+pub(crate) fn printable(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
