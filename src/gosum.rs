@@ -15,7 +15,10 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Sum>> {
         if line.is_empty() {
             continue;
         }
-        let bad = |why: &str| Error::Invalid(format!("{source}:{}: {why}: {line:?}", i + 1));
+        // Only the start of a bad line is quoted: the file may not be a go.sum at all.
+        let bad = |why: &str| {
+            Error::Invalid(format!("{source}:{}: {why}: {}", i + 1, crate::input::quote_prefix(line.as_bytes())))
+        };
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() != 3 {
             return Err(bad("expected `<module> <version> <hash>`"));
@@ -40,9 +43,13 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Sum>> {
     Ok(out)
 }
 
+/// Reads a go.sum named on the command line: a regular file, not a symlink, of
+/// at most `input::MAX_GO_SUM_SIZE` bytes.
 pub fn read(path: &Path) -> Result<Vec<Sum>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse(&text, &path.display().to_string())
+    let bytes = crate::input::read_file(path, crate::input::MAX_GO_SUM_SIZE, "go.sum")?;
+    let source = crate::input::shown(path);
+    let text = String::from_utf8(bytes).map_err(|_| Error::Invalid(format!("{source}: go.sum is not UTF-8")))?;
+    parse(&text, &source)
 }
 
 #[cfg(test)]

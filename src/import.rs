@@ -10,14 +10,18 @@
 
 use crate::error::{Error, Result};
 use crate::hash;
+use crate::input;
 use crate::json;
 use crate::modpath;
 use crate::store::{self, NewModule, Store, Sum, SumKind, Upsert, ZipInfo};
 use crate::zipfmt::{self, ModuleZip};
+use rustix::fs::FileType;
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 
 /// What one input path turned out to hold.
 #[derive(Debug, Default)]
@@ -25,6 +29,9 @@ pub struct Inputs {
     pub modules: Vec<ModuleFiles>,
     pub loose_zips: Vec<PathBuf>,
     pub sum_files: Vec<PathBuf>,
+    /// What the walk refused to enter (symlinked directories): one message each,
+    /// reported as import errors.
+    pub refused: Vec<String>,
 }
 
 /// The files of one module version in an `@v` directory.
@@ -32,7 +39,9 @@ pub struct Inputs {
 pub struct ModuleFiles {
     pub path: String,
     pub version: String,
-    /// `<dir>/<escaped version>` without the extension.
+    /// The input directory the files are read through (see [`input::Tree`]).
+    pub tree: Arc<input::Tree>,
+    /// `<dir>/<escaped version>` without the extension, relative to `tree`.
     pub stem: PathBuf,
     pub has_mod: bool,
     pub has_zip: bool,
@@ -84,12 +93,14 @@ impl Report {
 
 /// Finds what to import under each input: a GOMODCACHE (its `cache/download`),
 /// a GOPROXY tree (any directory holding `<escaped path>/@v/`), a module zip, or
-/// a go.sum file.
+/// a go.sum file. A directory named here may be a symlink; below it, symlinks
+/// are never followed (see [`input`]).
 pub fn discover(inputs: &[PathBuf]) -> Result<Inputs> {
     let mut out = Inputs::default();
     for input in inputs {
         let meta = fs::metadata(input).map_err(|e| Error::io(input, e))?;
-        if meta.is_file() {
+        if !meta.is_dir() {
+            // Files are opened (without following symlinks) and checked when read.
             let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if name.ends_with(".zip") {
                 out.loose_zips.push(input.clone());
@@ -98,83 +109,139 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Inputs> {
             } else {
                 return Err(Error::Invalid(format!(
                     "{}: not a module zip (*.zip), a go.sum, a GOPROXY tree or a GOMODCACHE",
-                    input.display()
+                    input::shown(input)
                 )));
             }
             continue;
         }
-        let root = if input.join("cache/download").is_dir() { input.join("cache/download") } else { input.clone() };
-        let before = out.modules.len();
-        walk_proxy_tree(&root, &root, &mut out.modules)?;
-        if out.modules.len() == before {
+        let tree = Arc::new(input::Tree::open(input)?);
+        let download = Path::new("cache/download");
+        let (root, fd) = match tree.open_dir(download) {
+            Ok(fd) => (download, fd),
+            // No cache/download (or no cache): a GOPROXY tree.
+            Err((r, _)) if r.is_not_found() || matches!(r, input::Refusal::WrongType(_)) => {
+                let fd = tree.open_dir(Path::new("")).map_err(|(r, _)| r.into_error(input, "a directory"))?;
+                (Path::new(""), fd)
+            }
+            // A symlinked cache or cache/download would have import read a tree
+            // that is not the one named.
+            Err((r, at)) => return Err(r.into_error(&input.join(at), "a directory")),
+        };
+        let (before, refused_before) = (out.modules.len(), out.refused.len());
+        let mut walk = Walk { tree: &tree, root, out: &mut out };
+        walk.dir(&fd, root, 0)?;
+        if out.modules.len() == before && out.refused.len() == refused_before {
             return Err(Error::Invalid(format!(
                 "{}: no modules found (expected <module>/@v/<version>.mod files, as in a GOPROXY tree or GOMODCACHE/cache/download)",
-                input.display()
+                input::shown(input)
             )));
         }
     }
     Ok(out)
 }
 
-fn walk_proxy_tree(root: &Path, dir: &Path, out: &mut Vec<ModuleFiles>) -> Result<()> {
-    let mut names: Vec<_> = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok()).collect();
-    names.sort_by_key(|e| e.file_name());
-    for e in names {
-        let p = e.path();
-        let Ok(ft) = e.file_type() else { continue };
-        if !ft.is_dir() {
-            continue;
-        }
-        if e.file_name() == "@v" {
-            scan_at_v(root, &p, out)?;
-        } else if e.file_name() != "sumdb" || dir != root {
-            walk_proxy_tree(root, &p, out)?;
-        }
-    }
-    Ok(())
+/// The walk of one input directory, through descriptors (see [`input`]).
+struct Walk<'a> {
+    tree: &'a Arc<input::Tree>,
+    /// Where module paths begin: `cache/download` or the tree itself.
+    root: &'a Path,
+    out: &'a mut Inputs,
 }
 
-fn scan_at_v(root: &Path, at_v: &Path, out: &mut Vec<ModuleFiles>) -> Result<()> {
-    let rel = at_v
-        .parent()
-        .and_then(|p| p.strip_prefix(root).ok())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Some(path) = modpath::unescape(&rel) else {
-        log::warn!("{}: skipped: {rel:?} is not an escaped module path", at_v.display());
-        return Ok(());
-    };
-    let mut by_version: std::collections::BTreeMap<String, ModuleFiles> = Default::default();
-    for e in fs::read_dir(at_v).map_err(|e| Error::io(at_v, e))?.filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some((esc_v, ext)) = name.rsplit_once('.') else { continue };
-        if !matches!(ext, "mod" | "zip" | "info" | "ziphash") {
-            continue; // list, .lock, temp files
-        }
-        let Some(version) = modpath::unescape(esc_v).filter(|v| modpath::is_canonical_version(v)) else {
-            log::warn!("{}: skipped: {esc_v:?} is not a canonical module version", e.path().display());
-            continue;
-        };
-        let m = by_version.entry(version.clone()).or_insert_with(|| ModuleFiles {
-            path: path.clone(),
-            version,
-            stem: at_v.join(esc_v),
-            has_mod: false,
-            has_zip: false,
-            has_info: false,
-            has_ziphash: false,
-        });
-        match ext {
-            "mod" => m.has_mod = true,
-            "zip" => m.has_zip = true,
-            "info" => m.has_info = true,
-            _ => m.has_ziphash = true,
-        }
+impl Walk<'_> {
+    fn refuse(&mut self, rel: &Path, r: input::Refusal) {
+        let e = r.into_error(&self.tree.path().join(rel), "a directory");
+        log::error!("{e}");
+        self.out.refused.push(e.to_string());
     }
-    // A version is part of a cache or proxy only once its .mod exists (that is what
-    // `list` means); a lone .info or .ziphash is a leftover of an interrupted download.
-    out.extend(by_version.into_values().filter(|m| m.has_mod || m.has_zip));
-    Ok(())
+
+    fn dir(&mut self, fd: &OwnedFd, rel: &Path, depth: usize) -> Result<()> {
+        let shown = |p: &Path| input::shown(&self.tree.path().join(p));
+        let entries = input::list(fd).map_err(|e| Error::Invalid(format!("{}: {e}", shown(rel))))?;
+        for e in entries {
+            let p = rel.join(&e.name);
+            match e.kind {
+                FileType::Symlink => {
+                    // Files outside @v are never read, so only a link that may stand
+                    // for a directory (of modules, or an @v) is worth an error.
+                    if e.name == "@v" || fs::metadata(self.tree.path().join(&p)).is_ok_and(|m| m.is_dir()) {
+                        self.refuse(&p, input::Refusal::Symlink);
+                    }
+                    continue;
+                }
+                FileType::Directory => {}
+                _ => continue,
+            }
+            if rel == self.root && e.name == "sumdb" {
+                continue;
+            }
+            if depth >= input::MAX_DEPTH {
+                self.refuse(&p, input::Refusal::WrongType("deeper than the walk descends"));
+                continue;
+            }
+            let sub = match input::open_subdir(fd, &e.name) {
+                Ok(sub) => sub,
+                Err(r) => {
+                    self.refuse(&p, r);
+                    continue;
+                }
+            };
+            if e.name == "@v" {
+                self.at_v(&sub, &p, rel)?;
+            } else {
+                self.dir(&sub, &p, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `module_dir`: the directory holding `@v`, below the tree.
+    fn at_v(&mut self, fd: &OwnedFd, at_v: &Path, module_dir: &Path) -> Result<()> {
+        let shown = |p: &Path| input::shown(&self.tree.path().join(p));
+        let rel = module_dir.strip_prefix(self.root).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(path) = modpath::unescape(&rel) else {
+            log::warn!(
+                "{}: skipped: {} is not an escaped module path",
+                shown(at_v),
+                input::quote_prefix(rel.as_bytes())
+            );
+            return Ok(());
+        };
+        let mut by_version: std::collections::BTreeMap<String, ModuleFiles> = Default::default();
+        for e in input::list(fd).map_err(|e| Error::Invalid(format!("{}: {e}", shown(at_v))))? {
+            let name = e.name.to_string_lossy().into_owned();
+            let Some((esc_v, ext)) = name.rsplit_once('.') else { continue };
+            if !matches!(ext, "mod" | "zip" | "info" | "ziphash") {
+                continue; // list, .lock, temp files
+            }
+            let Some(version) = modpath::unescape(esc_v).filter(|v| modpath::is_canonical_version(v)) else {
+                log::warn!("{}: skipped: not a canonical module version", shown(&at_v.join(&e.name)));
+                continue;
+            };
+            // Whatever the entry is (a symlink, a FIFO), it is opened and refused
+            // when the module is read, naming the file.
+            let m = by_version.entry(version.clone()).or_insert_with(|| ModuleFiles {
+                path: path.clone(),
+                version,
+                tree: self.tree.clone(),
+                stem: at_v.join(esc_v),
+                has_mod: false,
+                has_zip: false,
+                has_info: false,
+                has_ziphash: false,
+            });
+            match ext {
+                "mod" => m.has_mod = true,
+                "zip" => m.has_zip = true,
+                "info" => m.has_info = true,
+                _ => m.has_ziphash = true,
+            }
+        }
+        // A version is part of a cache or proxy only once its .mod exists (that is what
+        // `list` means); a lone .info or .ziphash is a leftover of an interrupted download.
+        self.out.modules.extend(by_version.into_values().filter(|m| m.has_mod || m.has_zip));
+        Ok(())
+    }
 }
 
 /// One module, read, validated and hashed, not yet stored.
@@ -227,27 +294,11 @@ impl Job {
     }
 }
 
-fn read(p: &Path) -> Result<Vec<u8>> {
-    fs::read(p).map_err(|e| Error::io(p, e))
-}
-
 fn with_ext(stem: &Path, ext: &str) -> PathBuf {
     let mut s = stem.as_os_str().to_owned();
     s.push(".");
     s.push(ext);
     PathBuf::from(s)
-}
-
-fn check_zip_size(p: &Path) -> Result<()> {
-    let len = fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
-    if len > zipfmt::MAX_ZIP_SIZE {
-        return Err(Error::Invalid(format!(
-            "{}: zip is {len} bytes, over Go's limit of {}",
-            p.display(),
-            zipfmt::MAX_ZIP_SIZE
-        )));
-    }
-    Ok(())
 }
 
 /// The go.mod cmd/go uses for a module whose zip has none.
@@ -265,10 +316,11 @@ fn prepare(job: &Job) -> Result<Prepared> {
 fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
     let label = format!("{}@{}", m.path, m.version);
     zipfmt::check_module_version(&m.path, &m.version).map_err(|e| Error::Invalid(format!("{label}: {e}")))?;
+    let read = |ext: &str, limit: u64, what: &str| {
+        m.tree.read(&with_ext(&m.stem, ext), limit, what).map_err(|e| Error::Invalid(format!("{label}: {e}")))
+    };
     let zip = if m.has_zip {
-        let zp = with_ext(&m.stem, "zip");
-        check_zip_size(&zp)?;
-        let bytes = read(&zp)?;
+        let bytes = read("zip", zipfmt::MAX_ZIP_SIZE, "module zip")?;
         let mz = zipfmt::inspect(&bytes, &m.path, &m.version)?;
         Some((bytes, mz))
     } else {
@@ -277,7 +329,16 @@ fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
     let mut origin = "computed";
     if m.has_ziphash {
         if let Some((_, mz)) = &zip {
-            let recorded = String::from_utf8_lossy(&read(&with_ext(&m.stem, "ziphash"))?).trim().to_string();
+            let raw = read("ziphash", input::MAX_ZIPHASH_SIZE, ".ziphash")?;
+            let recorded = std::str::from_utf8(&raw).map(str::trim).ok().filter(|h| hash::is_h1(h));
+            // Only a real h1: hash is quoted: the file may hold anything.
+            let Some(recorded) = recorded else {
+                return Err(Error::Invalid(format!(
+                    "{label}: {}: .ziphash does not hold an h1: hash (it begins {}); not imported",
+                    input::shown(&m.tree.path().join(with_ext(&m.stem, "ziphash"))),
+                    input::quote_prefix(&raw)
+                )));
+            };
             if recorded != mz.h1 {
                 return Err(Error::Invalid(format!(
                     "{label}: recorded .ziphash {recorded} disagrees with the zip's contents ({}); not imported",
@@ -287,17 +348,14 @@ fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
             origin = ".ziphash";
         }
     }
-    let mod_bytes = if m.has_mod { read(&with_ext(&m.stem, "mod"))? } else { mod_from_zip(&zip, &m.path)? };
+    let mod_bytes =
+        if m.has_mod { read("mod", zipfmt::MAX_GO_MOD_SIZE, "go.mod")? } else { mod_from_zip(&zip, &m.path)? };
     let info = if m.has_info {
-        let p = with_ext(&m.stem, "info");
-        let text = String::from_utf8(read(&p)?)
-            .map_err(|_| Error::Invalid(format!("{label}: {}: .info is not UTF-8", p.display())))?;
+        let p = input::shown(&m.tree.path().join(with_ext(&m.stem, "info")));
+        let text = String::from_utf8(read("info", input::MAX_INFO_SIZE, ".info")?)
+            .map_err(|_| Error::Invalid(format!("{label}: {p}: .info is not UTF-8")))?;
         Some(json::canonical_info(&text, &m.version).ok_or_else(|| {
-            Error::Invalid(format!(
-                "{label}: {}: .info is not {{\"Version\":\"{}\",\"Time\":...}}",
-                p.display(),
-                m.version
-            ))
+            Error::Invalid(format!("{label}: {p}: .info is not {{\"Version\":\"{}\",\"Time\":...}}", m.version))
         })?)
     } else {
         modpath::pseudo_version_time(&m.version).map(|t| json::info_for(&m.version, &t))
@@ -315,11 +373,10 @@ fn mod_from_zip(zip: &Option<(Vec<u8>, ModuleZip)>, path: &str) -> Result<Vec<u8
 }
 
 fn prepare_loose_zip(p: &Path) -> Result<Prepared> {
-    check_zip_size(p)?;
-    let bytes = read(p)?;
+    let bytes = input::read_file(p, zipfmt::MAX_ZIP_SIZE, "module zip")?;
     let (path, version): (String, String) = zipfmt::module_of(&bytes).ok_or_else(|| {
         let why = zipfmt::directory_error(&bytes).unwrap_or_else(|| "no <module>@<version>/ entries".into());
-        Error::Invalid(format!("{}: not a module zip ({why})", p.display()))
+        Error::Invalid(format!("{}: not a module zip ({why})", input::shown(p)))
     })?;
     let mz = zipfmt::inspect(&bytes, &path, &version)?;
     let zip = Some((bytes, mz));
@@ -336,7 +393,7 @@ const BATCH_BYTES: u64 = 256 << 20;
 const BATCH_MODULES: usize = 512;
 
 pub fn import(store: &Store, inputs: &Inputs, threads: usize, progress: Progress<'_>) -> Result<Report> {
-    let mut report = Report::default();
+    let mut report = Report { errors: inputs.refused.clone(), ..Report::default() };
     import_sums(store, &inputs.sum_files, &mut report)?;
 
     let jobs: Vec<Job> = inputs
@@ -497,6 +554,7 @@ fn import_sums(store: &Store, files: &[PathBuf], report: &mut Report) -> Result<
         let sums = match crate::gosum::read(f) {
             Ok(s) => s,
             Err(e) => {
+                log::error!("{e}");
                 report.errors.push(e.to_string());
                 continue;
             }

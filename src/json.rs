@@ -74,14 +74,34 @@ pub fn unquote(lit: &str) -> Option<String> {
             'r' => out.push('\r'),
             't' => out.push('\t'),
             'u' => {
-                let hex: String = chars.by_ref().take(4).collect();
-                let cp = u32::from_str_radix(&hex, 16).ok()?;
-                out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                let cp = hex4(&mut chars)?;
+                // A high surrogate followed by an escaped low one is one character;
+                // a lone surrogate becomes U+FFFD, as Go's decoder makes it.
+                let c = if (0xD800..0xDC00).contains(&cp) && chars.as_str().starts_with("\\u") {
+                    let mut ahead = chars.clone();
+                    ahead.nth(1);
+                    match hex4(&mut ahead)? {
+                        lo @ 0xDC00..0xE000 => {
+                            chars = ahead;
+                            char::from_u32(0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00))
+                        }
+                        _ => None,
+                    }
+                } else {
+                    char::from_u32(cp)
+                };
+                out.push(c.unwrap_or('\u{fffd}'));
             }
             _ => return None,
         }
     }
     Some(out)
+}
+
+/// Exactly four hex digits (no sign, no fewer), as JSON's `\\uXXXX` has.
+fn hex4(chars: &mut std::str::Chars<'_>) -> Option<u32> {
+    let hex: String = chars.by_ref().take(4).collect();
+    (hex.len() == 4 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| u32::from_str_radix(&hex, 16).ok())?
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -435,5 +455,11 @@ mod tests {
     fn quoting() {
         assert_eq!(quote("a\"b<"), r#""a\"b\u003c""#);
         assert_eq!(unquote(r#""a\"b\u003c""#).unwrap(), "a\"b<");
+        // Surrogate pairs are one character; lone surrogates U+FFFD; \u wants 4 hex digits.
+        assert_eq!(unquote(r#""\ud83d\ude00x""#).unwrap(), "\u{1f600}x");
+        assert_eq!(unquote(r#""\ud83dx\ude00""#).unwrap(), "\u{fffd}x\u{fffd}");
+        assert_eq!(unquote(r#""\ud83d\u0041""#).unwrap(), "\u{fffd}A");
+        assert_eq!(unquote(r#""\u+041""#), None);
+        assert_eq!(unquote(r#""\u41""#), None);
     }
 }

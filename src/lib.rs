@@ -15,6 +15,7 @@ pub mod fuse;
 pub mod gosum;
 pub mod hash;
 pub mod import;
+pub mod input;
 pub mod json;
 pub mod logger;
 pub mod modpath;

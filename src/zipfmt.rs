@@ -31,9 +31,16 @@
 //!   65535 entries or more (per-file zip64 fields only from 4 GiB, impossible within
 //!   the limits), so a legitimate module zip can be zip64. We support zip64 end records
 //!   and zip64 extra fields the way Go's reader does.
-//! - **Symlinks / irregular files.** `modzip.Create` omits them, so Go-made zips never
-//!   hold them; `CheckZip` does not look at modes (it would extract a link as a regular
-//!   file holding the target). We refuse them outright, as a stricter policy.
+//! - **Symlinks.** `modzip.Create` omits them, so Go-made zips never hold them, but
+//!   other tools' zips can (a repository with a symlink, zipped by a third-party
+//!   proxy). `CheckZip`, `Unzip` and `dirhash` do not look at modes: Go 1.19 and
+//!   current Go's `go mod download` accept such a zip and extract the link as a
+//!   0444 regular file whose content is the link text (checked with
+//!   scripts/zipcheck and `go mod download` via GOPROXY=file://). So do we: a
+//!   symlink entry is a regular file here, hashed and served as its bytes.
+//! - **Other irregular files** (FIFO, device, socket modes; directory attributes on
+//!   a file name): refused, a stricter policy (Go would extract them as regular
+//!   files; no tool we know makes such zips).
 //! - **Windows short names** (`GIT~1`): `module.CheckFilePath` deliberately allows them
 //!   in file paths; they are refused in module paths only. We do the same.
 //! - **Case folding** uses full-string equivalence under Unicode simple case folding
@@ -126,7 +133,7 @@ impl std::error::Error for ZipError {}
 
 /// Renders possibly hostile bytes on one line: invalid UTF-8 as `\xNN`, control
 /// characters escaped (`\n`, `\u{0}`).
-fn printable(bytes: &[u8]) -> String {
+pub(crate) fn printable(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -1319,11 +1326,11 @@ fn layout<Z: ZipView + ?Sized>(zip: &Z, module: &str, version: &str) -> Result<L
                     collisions.check(path, true).map_err(fail)?;
                 }
                 match file_type {
-                    FileType::Symlink => return Err(fail("symbolic links are not allowed in module zips".into())),
                     FileType::Other(t) => {
                         return Err(fail(format!("not a regular file or directory (file type {t:o})")))
                     }
-                    FileType::Regular | FileType::Dir => {}
+                    // A name ending in "/" is a directory to Go, whatever its mode.
+                    FileType::Regular | FileType::Dir | FileType::Symlink => {}
                 }
                 // Go skips directory entries when extracting but hashes their bytes.
                 if e.size != 0 {
@@ -1333,8 +1340,8 @@ fn layout<Z: ZipView + ?Sized>(zip: &Z, module: &str, version: &str) -> Result<L
             Kind::File(path) => {
                 collisions.check(path, false).map_err(fail)?;
                 match file_type {
-                    FileType::Regular => {}
-                    FileType::Symlink => return Err(fail("symbolic links are not allowed in module zips".into())),
+                    // Extracted by Go as a regular file holding the link text.
+                    FileType::Regular | FileType::Symlink => {}
                     FileType::Dir => {
                         return Err(fail("not a regular file (directory attributes on a file name)".into()))
                     }

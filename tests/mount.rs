@@ -237,3 +237,56 @@ fn read_only_and_missing_module_logged() {
     assert_eq!(n, 1, "logged once, with the module and version:\n{log}");
     assert!(log.contains("modcachefs import"), "with a hint how to import it:\n{log}");
 }
+
+/// A module zip holding symlink entries (as third-party proxies' zips can): the
+/// mount serves each as Go extracts it, a 0444 regular file holding the link
+/// text, and its .zip, .ziphash and tree equal, byte for byte and mode for mode,
+/// what `go mod download` of Go 1.19 and of a current Go makes of the same zip.
+#[test]
+fn symlink_entries_are_served_as_go_extracts_them() {
+    use common::zipgen::{build_with, deflated, stored};
+    use std::io::Write;
+    let tmp = tempdir("mount-symlink-entry");
+    let (module, version) = ("example.com/symlinked", "v1.0.0");
+    let p = format!("{module}@{version}/");
+    let zip = build_with(|w| {
+        w.start_file(format!("{p}go.mod"), deflated()).unwrap();
+        w.write_all(format!("module {module}\n").as_bytes()).unwrap();
+        w.start_file(format!("{p}a.go"), deflated()).unwrap();
+        w.write_all(b"package symlinked\n").unwrap();
+        w.add_symlink(format!("{p}link.go"), "a.go", stored()).unwrap();
+        w.add_symlink(format!("{p}sub/abs"), "/etc/passwd", deflated()).unwrap();
+    });
+    let at_v = tmp.path().join("proxy").join(module).join("@v");
+    std::fs::create_dir_all(&at_v).unwrap();
+    std::fs::write(at_v.join("v1.0.0.zip"), &zip).unwrap();
+    std::fs::write(at_v.join("v1.0.0.mod"), format!("module {module}\n")).unwrap();
+    std::fs::write(at_v.join("v1.0.0.info"), r#"{"Version":"v1.0.0","Time":"2020-01-01T00:00:00Z"}"#).unwrap();
+    std::fs::write(at_v.join("list"), "v1.0.0\n").unwrap();
+    let store = tmp.path().join("store");
+    import(&store, &[&tmp.path().join("proxy")]);
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
+    let tree = format!("{module}@{version}");
+    let dl = format!("cache/download/{module}/@v/{version}");
+    for (label, gobin) in gos() {
+        let native = tmp.path().join(format!("native-{label}"));
+        let url = format!("file://{}", tmp.path().join("proxy").display());
+        let go = Go::new(&gobin, &native, &tmp.path().join(format!("gocache-{label}")), &url);
+        go.run(tmp.path(), &["mod", "download", &format!("{module}@{version}")]);
+        let theirs = snapshot(&native.join(&tree));
+        assert_eq!(snapshot(&m.dir.join(&tree)), theirs, "[{label}] the module tree differs from go's");
+        let link = theirs.iter().find(|(r, _, _)| r == "link.go").expect("go extracted link.go");
+        assert_eq!((link.1, link.2.as_deref()), (0o444, Some(&b"a.go"[..])), "[{label}] go's own extraction");
+        for ext in ["zip", "ziphash", "mod", "info"] {
+            let (ours, go_made) = (m.dir.join(format!("{dl}.{ext}")), native.join(format!("{dl}.{ext}")));
+            assert_eq!(std::fs::read(&ours).unwrap(), std::fs::read(&go_made).unwrap(), "[{label}] .{ext} differs");
+        }
+        // Go reading the mount as its module cache accepts the module as it is.
+        let on_mount = Go::new(&gobin, &m.dir, &tmp.path().join(format!("gocache-{label}")), "off");
+        let json = on_mount.run(tmp.path(), &["mod", "download", "-json", &format!("{module}@{version}")]);
+        let ziphash = std::fs::read_to_string(native.join(format!("{dl}.ziphash"))).unwrap();
+        assert!(json.contains(&format!("\"Sum\": \"{}\"", ziphash.trim())), "[{label}] {json}");
+    }
+    let log = m.stop();
+    assert!(!log.contains("error"), "daemon logged errors:\n{log}");
+}

@@ -355,12 +355,27 @@ fn refuses_nested_and_miscased_go_mod() {
     refused(&build(&[(&full("GO.MOD"), b"x")], stored()), "go.mod files must have lowercase names");
 }
 
+/// A symlink entry is what Go's Unzip makes of it: a regular file holding the link
+/// text, hashed as those bytes (tests/mount.rs checks it against `go mod download`).
 #[test]
-fn refuses_symlinks() {
+fn symlink_entries_are_regular_files_holding_the_link_text() {
     let zip = build_with(|w| {
-        w.add_symlink(full("link.go"), "/etc/passwd", stored()).unwrap();
+        w.start_file(full("a.go"), stored()).unwrap();
+        w.write_all(b"package a\n").unwrap();
+        w.add_symlink(full("link.go"), "a.go", stored()).unwrap();
+        w.add_symlink(full("sub/abs"), "/etc/passwd", deflated()).unwrap();
     });
-    refused(&zip, "symbolic links are not allowed");
+    let c = centrals(&zip)[1];
+    assert_eq!(le32(&zip, c + 38) >> 16 & 0o170000, 0o120000, "the entry is a symlink (S_IFLNK)");
+    let mz = zipfmt::inspect(&zip, M, V).unwrap();
+    let names: Vec<&str> = mz.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["a.go", "link.go", "sub/abs"]);
+    let by_name = |n: &str| mz.entries.iter().find(|e| e.name == n).unwrap();
+    assert_eq!(zipfmt::read_entry_mem(&zip, by_name("link.go")).unwrap(), b"a.go");
+    assert_eq!(zipfmt::read_entry_mem(&zip, by_name("sub/abs")).unwrap(), b"/etc/passwd");
+    let want =
+        h1_of(&[(&full("a.go"), b"package a\n"), (&full("link.go"), b"a.go"), (&full("sub/abs"), b"/etc/passwd")]);
+    assert_eq!(mz.h1, want);
 }
 
 #[test]
