@@ -140,6 +140,9 @@ fn pidfile_pid(path: &Path) -> Option<i32> {
 
 /// Whether `pid` is a running modcachefs (its executable's name says so).
 fn is_live_modcachefs(pid: i32) -> bool {
+    if pid == std::process::id() as i32 {
+        return false; // our own pid, left by a process that had it before us
+    }
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let name = exe.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
     name.is_some_and(|n| n.starts_with("modcachefs") || n.starts_with("mount.fuse.modcachefs"))

@@ -631,13 +631,8 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     // Before mounting: naming the socket resolves the mountpoint, which once mounted
     // only this process could answer.
     let sock = crate::statsock::socket_path(&mp);
-    let mut session = fuser::Session::new(adapter, &mp, &options)
-        .map_err(|e| Error::Invalid(format!("{}: cannot mount: {e}", mp.display())))?;
-    // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
-    // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
-    // and would umount(2) the path again, failing, or taking down a new mount made
-    // at the same place meanwhile. So the session is never dropped (the process
-    // exits right after), and its unmounter is never used.
+    // The socket is there before the mount, so that `status` never sees the mount
+    // without it (it would say NOT RESPONDING).
     let report_fs = fs.clone();
     let (mp_text, log_file) = (mp.to_string_lossy().into_owned(), cfg.log.clone());
     let report = Arc::new(move || {
@@ -656,6 +651,20 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
             None
         }
     };
+    let mut session = match fuser::Session::new(adapter, &mp, &options) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(s) = &served {
+                s.remove();
+            }
+            return Err(Error::Invalid(format!("{}: cannot mount: {e}", mp.display())));
+        }
+    };
+    // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
+    // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
+    // and would umount(2) the path again, failing, or taking down a new mount made
+    // at the same place meanwhile. So the session is never dropped (the process
+    // exits right after), and its unmounter is never used.
     let main_thread = unsafe { libc::pthread_self() };
     let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let gone_r = gone.clone();
@@ -705,7 +714,8 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         // A stop request. A busy mount (open files, a shell inside) refuses a plain
         // unmount; then keep serving and detach lazily on the next request.
         asked += 1;
-        if !mount_table().iter().any(|m| m.mountpoint == mp && Some(&m.dev) == our_dev.as_ref()) {
+        let ours = |m: &MountEntry| m.mountpoint == mp && our_dev.as_ref().is_none_or(|d| *d == m.dev);
+        if !mount_table().iter().any(ours) {
             // Already detached (`umount --lazy`, `modcachefs umount --grace`): files
             // still open on it keep working until closed, and then the session ends.
             log::info!("{} is detached; serving the files still open on it until they are closed", mp.display());

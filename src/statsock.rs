@@ -153,14 +153,13 @@ fn usable_dir(dir: &Path, create: bool) -> bool {
                 let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                // Made by an older modcachefs under a loose umask: tighten it if ours.
+                // Made by an older modcachefs under another umask: writable by others
+                // (unsafe), or, for the system directory, closed to the other users
+                // who look for root's sockets there. Set its mode if it is ours.
                 if let Ok(m) = std::fs::symlink_metadata(dir) {
-                    if m.is_dir() && m.uid() == me && m.mode() & 0o022 != 0 {
-                        log::warn!(
-                            "{}: was writable by others (mode {:o}); making it {mode:o}",
-                            dir.display(),
-                            m.mode() & 0o7777
-                        );
+                    let off = if system { m.mode() & 0o777 != mode } else { m.mode() & 0o022 != 0 };
+                    if m.is_dir() && m.uid() == me && off {
+                        log::info!("{}: mode {:o}; making it {mode:o}", dir.display(), m.mode() & 0o7777);
                         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
                     }
                 }
