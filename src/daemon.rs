@@ -37,11 +37,13 @@ impl Ready {
 /// could not mount) and returns `Ok(None)` on success, an error otherwise; the
 /// parent should then exit. In the child (a new session, stdin from /dev/null,
 /// stdout and stderr to `log`), returns the handle to report readiness with.
-pub fn daemonize(log: &Path, pidfile: Option<&Path>) -> Result<Option<Ready>> {
+/// The log is opened (see `open_log`) before forking, so that a log that cannot be
+/// used is refused by the command itself.
+pub fn daemonize(log: &Path) -> Result<Option<Ready>> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| Error::io(log, e))?;
+    let logf = open_log(log)?;
     let mut fds = [0; 2];
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(Error::io("pipe", std::io::Error::last_os_error()));
@@ -61,9 +63,6 @@ pub fn daemonize(log: &Path, pidfile: Option<&Path>) -> Result<Option<Ready>> {
                 }
                 libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&logf), 2);
             }
-            if let Some(p) = pidfile {
-                std::fs::write(p, format!("{}\n", std::process::id())).map_err(|e| Error::io(p, e))?;
-            }
             Ok(Some(Ready { pipe: Some(std::fs::File::from(wr)) }))
         }
         _child => {
@@ -79,10 +78,145 @@ pub fn daemonize(log: &Path, pidfile: Option<&Path>) -> Result<Option<Ready>> {
     }
 }
 
+fn nofollow_open(path: &Path, flags: i32, mode: u32) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY).mode(mode);
+    match flags {
+        libc::O_RDONLY => o.read(true),
+        _ => o.write(true),
+    };
+    if flags & libc::O_APPEND != 0 {
+        o.append(true);
+    }
+    if flags & libc::O_CREAT != 0 {
+        o.create(true);
+    }
+    if flags & libc::O_EXCL != 0 {
+        o.create_new(true);
+    }
+    o.open(path)
+}
+
+/// Opens the daemon's log for appending, as root would open it in a directory
+/// others may write to: never through a symlink (`O_NOFOLLOW`), created 0640,
+/// and only a regular file of the daemon's own user with one name (a hard link
+/// to another of its files would be appended to as well). An existing log is
+/// made 0640 too.
+pub fn open_log(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let f = nofollow_open(path, libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, 0o640).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            Error::Invalid(format!("{}: log file is a symbolic link; refusing to write through it", path.display()))
+        } else {
+            Error::io(path, e)
+        }
+    })?;
+    let m = f.metadata().map_err(|e| Error::io(path, e))?;
+    let me = unsafe { libc::geteuid() };
+    if !m.file_type().is_file() {
+        return Err(Error::Invalid(format!("{}: log file is not a regular file", path.display())));
+    }
+    if m.uid() != me || m.nlink() != 1 {
+        return Err(Error::Invalid(format!(
+            "{}: log file belongs to uid {} (we are uid {me}) or has {} names; refusing to append to it",
+            path.display(),
+            m.uid(),
+            m.nlink()
+        )));
+    }
+    if m.mode() & 0o7777 != 0o640 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o640)).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(f)
+}
+
+/// The pid a pidfile holds, read without following a symlink.
+fn pidfile_pid(path: &Path) -> Option<i32> {
+    let mut s = String::new();
+    nofollow_open(path, libc::O_RDONLY, 0).ok()?.take(64).read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+/// Whether `pid` is a running modcachefs (its executable's name says so).
+fn is_live_modcachefs(pid: i32) -> bool {
+    if pid == std::process::id() as i32 {
+        return false; // our own pid, left by a process that had it before us
+    }
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let name = exe.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
+    name.is_some_and(|n| n.starts_with("modcachefs") || n.starts_with("mount.fuse.modcachefs"))
+}
+
+/// Writes this process's pid to `path`, never through a symlink: created with
+/// `O_EXCL|O_NOFOLLOW`. A pidfile already there is replaced only if it is a
+/// regular file whose pid is not a running modcachefs, and then by a new file
+/// renamed over it (never by opening the old path for writing).
+pub fn write_pidfile(path: &Path) -> Result<()> {
+    let text = format!("{}\n", std::process::id());
+    let exists = match nofollow_open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644) {
+        Ok(mut f) => return f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => e,
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::Invalid(format!(
+            "{}: pidfile exists and is not a regular file (a symbolic link?); refusing to replace it",
+            path.display()
+        )));
+    }
+    if let Some(pid) = pidfile_pid(path) {
+        if is_live_modcachefs(pid) {
+            return Err(Error::Invalid(format!(
+                "{}: pidfile names a running modcachefs (pid {pid}); is this mount already served?",
+                path.display()
+            )));
+        }
+    }
+    log::info!("{}: replacing a stale pidfile ({exists})", path.display());
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f =
+        nofollow_open(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644).map_err(|e| Error::io(&tmp, e))?;
+    let res = f.write_all(text.as_bytes()).and_then(|_| std::fs::rename(&tmp, path));
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(|e| Error::io(path, e))
+}
+
+/// Removes the pidfile if it is still ours (holds our pid).
+pub fn remove_pidfile(path: &Path) {
+    if pidfile_pid(path) == Some(std::process::id() as i32) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Tells systemd (a `Type=notify` unit) that the service is ready or stopping, by
+/// a datagram to `$NOTIFY_SOCKET` (sd_notify(3)); nothing when not run by systemd.
+/// Written here rather than with a crate: it is one datagram.
+pub fn sd_notify(state: &str) {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let addr = match path.as_encoded_bytes().strip_prefix(b"@") {
+        Some(abs) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(abs)
+        }
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = UnixDatagram::unbound().and_then(|s| addr.and_then(|a| s.send_to_addr(state.as_bytes(), &a)));
+    if let Err(e) = sent {
+        log::warn!("cannot notify systemd ({}): {e}", Path::new(&path).display());
+    }
+}
+
 /// Where a daemon logs when not told: beside the mount's stats socket (None when
 /// there is no private directory for it).
 pub fn default_log(mountpoint: &Path) -> Option<PathBuf> {
-    crate::stats::socket_path(mountpoint).map(|s| s.with_extension("log"))
+    crate::statsock::socket_path(mountpoint).map(|s| s.with_extension("log"))
 }
 
 const SUBCOMMANDS: &[&str] =
@@ -131,7 +265,7 @@ fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
             ("allow_other", "") => out.push("--allow-other".into()),
             (
                 "cache_size" | "cache_dir" | "cache_dir_size" | "go_sum" | "verify" | "workers" | "log_file"
-                | "pidfile",
+                | "pidfile" | "stats_access",
                 v,
             ) if !v.is_empty() => {
                 out.push(format!("--{}", k.replace('_', "-")).into());
@@ -162,7 +296,8 @@ fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
                 | "relatime",
                 _,
             ) => {}
-            (k, _) if k.starts_with("x-") || k.starts_with("comment=") => {}
+            // systemd's `x-systemd.*` and fstab `comment=` options are for others.
+            (k, _) if k.starts_with("x-") || k == "comment" => {}
             _ => return Err(Error::Invalid(format!("mount helper: unknown option {o:?}"))),
         }
     }
@@ -208,5 +343,14 @@ mod tests {
         assert!(helper_args(&os(&["modcachefs", "--store", "x", "ls"])).is_none());
         assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "rw"])).unwrap().is_ok());
         assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "bogus"])).unwrap().is_err());
+        // fstab's comment= (systemd reads some) and x-* options are accepted and dropped.
+        let ignored = helper_args(&os(&[
+            "modcachefs",
+            "/s",
+            "/m",
+            "-o",
+            "ro,comment=systemd.automount,x-systemd.idle-timeout=60",
+        ]));
+        assert_eq!(ignored.unwrap().unwrap(), os(&["modcachefs", "--store", "/s", "mount", "/m", "--daemon"]));
     }
 }

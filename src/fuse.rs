@@ -397,6 +397,10 @@ pub struct MountConfig {
     pub workers: usize,
     /// Shown as the mount's source in the mount table (the store directory).
     pub source: String,
+    /// Who may read the stats socket.
+    pub stats_access: crate::statsock::Access,
+    /// The daemon's log file, for the report (None: standard error).
+    pub log: Option<String>,
 }
 
 /// Is `p` the mountpoint of a FUSE filesystem whose daemon is gone
@@ -418,9 +422,25 @@ fn is_stale_mount(p: &Path) -> bool {
 /// One line of /proc/self/mountinfo.
 #[derive(Debug, Clone)]
 pub struct MountEntry {
+    /// `major:minor` of the mounted filesystem: tells two mounts at one path apart.
+    pub dev: String,
     pub mountpoint: PathBuf,
     pub fstype: String,
     pub source: String,
+    /// The filesystem's own options (for FUSE: `user_id=`, `allow_other`, ...).
+    pub super_options: String,
+}
+
+impl MountEntry {
+    /// Whether users other than the daemon's may use the mount.
+    pub fn allow_other(&self) -> bool {
+        self.super_options.split(',').any(|o| o == "allow_other")
+    }
+
+    /// The user who mounted it (a FUSE mount's `user_id=`).
+    pub fn user_id(&self) -> Option<u32> {
+        self.super_options.split(',').find_map(|o| o.strip_prefix("user_id=")).and_then(|v| v.parse().ok())
+    }
 }
 
 fn unescape_mountinfo(s: &str) -> String {
@@ -440,6 +460,25 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The absolute, symlink-free form of a mountpoint, as the mount table spells it.
+/// Another user's FUSE mount without allow_other refuses even a stat of its root
+/// (EACCES), so then its parent is resolved instead and the name appended.
+pub fn canonical_mountpoint(p: &Path) -> std::io::Result<PathBuf> {
+    match p.canonicalize() {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            let name = p.file_name().ok_or_else(|| std::io::Error::new(e.kind(), e.to_string()))?;
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let c = parent.canonicalize()?.join(name);
+            if mount_table().iter().any(|m| m.mountpoint == c) {
+                Ok(c)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Everything mounted, as this process sees it.
 pub fn mount_table() -> Vec<MountEntry> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -448,9 +487,11 @@ pub fn mount_table() -> Vec<MountEntry> {
             let f: Vec<&str> = l.split(' ').collect();
             let dash = f.iter().position(|x| *x == "-")?;
             Some(MountEntry {
+                dev: f.get(2)?.to_string(),
                 mountpoint: PathBuf::from(unescape_mountinfo(f.get(4)?)),
                 fstype: f.get(dash + 1)?.to_string(),
                 source: unescape_mountinfo(f.get(dash + 2)?),
+                super_options: f.get(dash + 3).map_or_else(String::new, |o| o.to_string()),
             })
         })
         .collect()
@@ -513,6 +554,33 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
+/// Whether `mp` can be mounted on: an existing directory with nothing mounted on
+/// it but, perhaps, a stale mount (which `serve` replaces). Checked by `--daemon`
+/// before it forks too, so that a second mount at the same place fails without
+/// touching the running one's log or socket.
+pub fn check_mountpoint(mp: &Path) -> Result<()> {
+    if is_stale_mount(mp) {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(mp).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Invalid(format!("{}: the mountpoint does not exist; create the directory first", mp.display()))
+        } else {
+            Error::Invalid(format!("{}: cannot use it as the mountpoint: {e}", mp.display()))
+        }
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::Invalid(format!("{}: mountpoint is not a directory", mp.display())));
+    }
+    if is_mountpoint(mp) {
+        return Err(Error::Invalid(format!(
+            "{}: something is already mounted here; unmount it first (modcachefs umount / fusermount3 -u)",
+            mp.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM/SIGHUP or an
 /// external unmount. SIGUSR1 logs the counters.
 pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::daemon::Ready) -> Result<()> {
@@ -521,16 +589,7 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         log::warn!("{}: a stale mount (its daemon died) is in the way; detaching it", mp.display());
         force_unmount(&mp).map_err(|e| Error::io(&mp, e))?;
     }
-    let meta = std::fs::metadata(&mp).map_err(|e| Error::io(&mp, e))?;
-    if !meta.is_dir() {
-        return Err(Error::Invalid(format!("{}: mountpoint is not a directory", mp.display())));
-    }
-    if is_mountpoint(&mp) {
-        return Err(Error::Invalid(format!(
-            "{}: something is already mounted here; unmount it first (modcachefs umount / fusermount3 -u)",
-            mp.display()
-        )));
-    }
+    check_mountpoint(&mp)?;
     if let Err(e) = std::fs::metadata("/dev/fuse") {
         return Err(Error::Invalid(format!("/dev/fuse: {e}; load the fuse module or run with access to /dev/fuse")));
     }
@@ -571,28 +630,41 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     }
     // Before mounting: naming the socket resolves the mountpoint, which once mounted
     // only this process could answer.
-    let sock = crate::stats::socket_path(&mp);
-    let mut session = fuser::Session::new(adapter, &mp, &options)
-        .map_err(|e| Error::Invalid(format!("{}: cannot mount: {e}", mp.display())))?;
+    let sock = crate::statsock::socket_path(&mp);
+    // The socket is there before the mount, so that `status` never sees the mount
+    // without it (it would say NOT RESPONDING).
+    let report_fs = fs.clone();
+    let (mp_text, log_file) = (mp.to_string_lossy().into_owned(), cfg.log.clone());
+    let report = Arc::new(move || {
+        crate::stats::report(&report_fs.content.stats, &mp_text, log_file.as_deref(), report_fs.content.extracted())
+    });
+    let served = match &sock {
+        Some(sock) => match crate::statsock::serve(sock, &cfg.stats_access, report) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
+                None
+            }
+        },
+        None => {
+            log::warn!("no private directory for the stats socket; `modcachefs stats` will not reach this mount");
+            None
+        }
+    };
+    let mut session = match fuser::Session::new(adapter, &mp, &options) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(s) = &served {
+                s.remove();
+            }
+            return Err(Error::Invalid(format!("{}: cannot mount: {e}", mp.display())));
+        }
+    };
     // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
     // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
     // and would umount(2) the path again, failing, or taking down a new mount made
     // at the same place meanwhile. So the session is never dropped (the process
     // exits right after), and its unmounter is never used.
-    let report_fs = fs.clone();
-    let report = Box::new(move || {
-        let extracted: Vec<String> = report_fs.content.extracted().iter().map(|m| crate::json::quote(m)).collect();
-        let counters = report_fs.content.stats.to_json();
-        format!("{},\"extracted\":[{}]}}", &counters[..counters.len() - 1], extracted.join(","))
-    });
-    match &sock {
-        Some(sock) => {
-            if let Err(e) = crate::stats::serve(sock, report) {
-                log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
-            }
-        }
-        None => log::warn!("no private directory for the stats socket; `modcachefs stats` will not reach this mount"),
-    }
     let main_thread = unsafe { libc::pthread_self() };
     let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let gone_r = gone.clone();
@@ -608,7 +680,10 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
             r
         })
         .map_err(|e| Error::io("fuse thread", e))?;
+    // Which of the mounts that may come and go at this path is ours.
+    let our_dev = mount_table().into_iter().rev().find(|m| m.mountpoint == mp).map(|m| m.dev);
     ready.ok();
+    crate::daemon::sd_notify(&format!("READY=1\nMAINPID={}\nSTATUS=serving {}", std::process::id(), mp.display()));
     log::info!(
         "serving {} modules at {} (stats: modcachefs stats {})",
         fs.content.modules.len(),
@@ -639,6 +714,14 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         // A stop request. A busy mount (open files, a shell inside) refuses a plain
         // unmount; then keep serving and detach lazily on the next request.
         asked += 1;
+        let ours = |m: &MountEntry| m.mountpoint == mp && our_dev.as_ref().is_none_or(|d| *d == m.dev);
+        if !mount_table().iter().any(ours) {
+            // Already detached (`umount --lazy`, `modcachefs umount --grace`): files
+            // still open on it keep working until closed, and then the session ends.
+            log::info!("{} is detached; serving the files still open on it until they are closed", mp.display());
+            continue;
+        }
+        crate::daemon::sd_notify("STOPPING=1");
         log::info!("unmounting {}", mp.display());
         match unmount(&mp, asked > 1) {
             Ok(()) => {}
@@ -650,8 +733,8 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         }
         break;
     }
-    if let Some(sock) = &sock {
-        let _ = std::fs::remove_file(sock);
+    if let Some(s) = &served {
+        s.remove();
     }
     match runner.join() {
         Ok(Ok(())) => Ok(()),

@@ -22,5 +22,6 @@ pub mod modpath;
 pub mod namespace;
 pub mod pagebuf;
 pub mod stats;
+pub mod statsock;
 pub mod store;
 pub mod zipfmt;

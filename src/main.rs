@@ -1,8 +1,11 @@
 //! The `modcachefs` command line. Parsing and printing only: the work happens in
 //! the library (store, import, fsck, fs).
 
+mod cli;
+
 use clap::{Args, Parser, Subcommand};
-use modcachefs::{content, daemon, error::Error, fs, fsck, fuse, gosum, import, json, logger, stats, store};
+use cli::values;
+use modcachefs::{daemon, error::Error, fsck, import, json, logger, statsock, store};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,7 +68,7 @@ struct EnvArgs {
     json: bool,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum EnvShell {
     Sh,
     Fish,
@@ -76,8 +79,11 @@ struct UmountArgs {
     /// The mountpoint of a modcachefs mount
     mountpoint: PathBuf,
     /// Detach now even if files are open (they keep working until closed)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "grace")]
     lazy: bool,
+    /// While files are open, retry for this many seconds, then detach lazily
+    #[arg(long, value_name = "SECS", value_parser = values::seconds)]
+    grace: Option<std::time::Duration>,
 }
 
 #[derive(Args)]
@@ -87,6 +93,9 @@ struct StatusArgs {
     /// JSON lines, one per mount
     #[arg(long)]
     json: bool,
+    /// Seconds to wait for each daemon's answer
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = values::seconds)]
+    timeout: std::time::Duration,
 }
 
 #[derive(Args)]
@@ -101,14 +110,14 @@ struct MountArgs {
     /// Let other users (and containers bind-mounting it) read the mount
     #[arg(long)]
     allow_other: bool,
-    /// Memory for extracted files, e.g. 512MiB, 2G
-    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    /// Memory for extracted files, e.g. 512MiB, 1.5G (1MiB or more)
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = values::cache_size)]
     cache_size: u64,
     /// Where files too large for the memory cache are extracted (as unlinked files)
     #[arg(long, value_name = "DIR", default_value = "/var/tmp")]
     cache_dir: PathBuf,
     /// Disk space those large files may use, e.g. 4GiB
-    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = values::disk_size)]
     cache_dir_size: u64,
     /// Check every module against its trusted hash before serving it
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
@@ -116,9 +125,12 @@ struct MountArgs {
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
     go_sum: Vec<PathBuf>,
-    /// Threads that open and extract files
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Threads that open and extract files (1 to 256)
+    #[arg(long, value_name = "N", default_value = "4", value_parser = values::workers)]
     workers: usize,
+    /// Who may read the counters and module list: owner, group=NAME, or all (with --allow-other)
+    #[arg(long, value_name = "WHO", default_value = "owner", value_parser = statsock::Access::parse)]
+    stats_access: statsock::Access,
     /// Go to the background once the mount answers (logs go to --log-file)
     #[arg(long)]
     daemon: bool,
@@ -134,9 +146,25 @@ struct MountArgs {
 struct StatsArgs {
     /// The mountpoint of a running modcachefs
     mountpoint: PathBuf,
-    /// Print the counters as JSON
-    #[arg(long)]
+    /// Print the counters as JSON (the same as --format json)
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: StatsFormat,
+    /// Seconds to wait for the daemon's answer
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = values::seconds)]
+    timeout: std::time::Duration,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StatsFormat {
+    /// One counter per line, then the extracted modules, one per line
+    Text,
+    /// The daemon's report, one JSON object
+    Json,
+    /// The Prometheus text exposition format (node_exporter textfile collector)
+    Prometheus,
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -145,23 +173,6 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
         "off" | "false" | "no" | "0" => Ok(false),
         _ => Err(format!("expected on or off, not {s:?}")),
     }
-}
-
-/// `512MiB`, `2G`, `64M`, `1048576`: binary units, case-insensitive, optional `iB`/`B`.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?} (try 512MiB or 2G)"))?;
-    let shift = match unit.to_ascii_lowercase().trim_end_matches('b').trim_end_matches('i') {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        _ => return Err(format!("unknown size unit in {s:?} (use K, M, G, T)")),
-    };
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size too large: {s:?}"))
 }
 
 #[derive(Args)]
@@ -173,7 +184,7 @@ struct ImportArgs {
     #[arg(long)]
     json: bool,
     /// Worker threads for validating and hashing [default: number of CPUs]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::threads)]
     threads: Option<usize>,
 }
 
@@ -192,7 +203,7 @@ struct VerifyArgs {
     #[arg(long)]
     json: bool,
     /// Worker threads [default: number of CPUs]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::threads)]
     threads: Option<usize>,
 }
 
@@ -211,18 +222,18 @@ fn main() -> ExitCode {
         }
         None => args,
     };
-    let cli = Cli::parse_from(args);
+    let cli = Cli::parse_from(help_help(args));
     logger::init(if cli.quiet { -1 } else { cli.verbose as i32 });
     let store_dir = cli.store.clone().unwrap_or_else(store::default_dir);
     let res = match cli.cmd {
         Cmd::Import(a) => cmd_import(&store_dir, a),
         Cmd::Ls(a) => cmd_ls(&store_dir, a),
         Cmd::Verify(a) => cmd_verify(&store_dir, a),
-        Cmd::Mount(a) => cmd_mount(&store_dir, a),
-        Cmd::Stats(a) => cmd_stats(a),
-        Cmd::Env(a) => cmd_env(a),
-        Cmd::Umount(a) => cmd_umount(a),
-        Cmd::Status(a) => cmd_status(a),
+        Cmd::Mount(a) => cli::mounting::cmd_mount(&store_dir, a),
+        Cmd::Stats(a) => cli::observe::cmd_stats(a),
+        Cmd::Env(a) => cli::observe::cmd_env(a),
+        Cmd::Umount(a) => cli::mounting::cmd_umount(a),
+        Cmd::Status(a) => cli::observe::cmd_status(a),
         Cmd::Completions(a) => {
             clap_complete::generate(
                 a.shell,
@@ -240,6 +251,18 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// `modcachefs help --help` (or `help mount -h`) is a request for help, not an
+/// error: clap's help subcommand takes no flags, so drop them.
+fn help_help(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let is_help = |a: &std::ffi::OsString| a == "--help" || a == "-h";
+    let Some(at) = args.iter().position(|a| a == "help") else { return args };
+    let before_ok = args[1..at].iter().all(|a| a.to_string_lossy().starts_with('-') && !is_help(a));
+    if !before_ok || !args[at + 1..].iter().any(is_help) {
+        return args;
+    }
+    args.iter().enumerate().filter(|(i, a)| *i <= at || !is_help(a)).map(|(_, a)| a.clone()).collect()
 }
 
 fn threads(n: Option<usize>) -> usize {
@@ -285,6 +308,7 @@ impl Bar {
 fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u8, Error> {
     let t0 = Instant::now();
     let inputs = import::discover(&a.paths)?;
+    cli::check_new_store(store_dir)?;
     let st = store::Store::open_rw(store_dir)?;
     let mut bar = Bar::new(!a.json);
     let report = import::import(&st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w))?;
@@ -388,208 +412,4 @@ fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {
         );
     }
     Ok(if report.problems.is_empty() { 0 } else { EXIT_PARTIAL })
-}
-
-/// go.sum files named on the command line, directories searched for them.
-fn collect_go_sums(paths: &[PathBuf]) -> Result<Vec<store::Sum>, Error> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
-        let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-        for e in rd.filter_map(|e| e.ok()) {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => walk(&p, out)?,
-                Ok(t) if t.is_file() && e.file_name() == "go.sum" => out.push(p),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut files)?;
-        } else {
-            files.push(p.clone());
-        }
-    }
-    let mut sums = Vec::new();
-    for f in files {
-        sums.extend(gosum::read(&f)?);
-    }
-    Ok(sums)
-}
-
-fn cmd_mount(store_dir: &std::path::Path, mut a: MountArgs) -> Result<u8, Error> {
-    // The stats socket and the default log are named after the mountpoint: name
-    // them after its canonical path, as `stats`, `status` and `umount` look it up.
-    // (A missing mountpoint is reported by the mount itself.)
-    a.mountpoint = a.mountpoint.canonicalize().unwrap_or(a.mountpoint);
-    let mut ready = daemon::Ready::none();
-    if a.daemon {
-        // Fork before any thread exists; the parent returns once the mount answers.
-        let log = a.log_file.clone().or_else(|| daemon::default_log(&a.mountpoint)).ok_or_else(|| {
-            Error::Invalid("no private directory for the daemon's log (see the warning above); give --log-file".into())
-        })?;
-        match daemon::daemonize(&log, a.pidfile.as_deref())? {
-            None => return Ok(0),
-            Some(r) => ready = r,
-        }
-    }
-    let res = mount_and_serve(store_dir, &a, &mut ready);
-    if let Err(e) = &res {
-        ready.failed(&e.to_string());
-    }
-    if let Some(p) = &a.pidfile {
-        let _ = std::fs::remove_file(p);
-    }
-    res
-}
-
-fn mount_and_serve(store_dir: &std::path::Path, a: &MountArgs, ready: &mut daemon::Ready) -> Result<u8, Error> {
-    let t0 = Instant::now();
-    // The daemon's memory must stay near --cache-size; glibc's default of a malloc
-    // arena per thread per core keeps freed extraction buffers in each of them.
-    // (The cache also trims the heap as it evicts; see content.rs.)
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
-    raise_fd_limit();
-    let st = store::Store::open_ro(store_dir)?;
-    let sums = collect_go_sums(&a.go_sum)?;
-    let stats = std::sync::Arc::new(stats::Stats::default());
-    let opts = content::Options {
-        verify: a.verify,
-        cache_size: a.cache_size,
-        spill_dir: a.cache_dir.clone(),
-        spill_size: a.cache_dir_size,
-    };
-    let content = content::Content::new(st, &sums, opts, stats)?;
-    let mut fs = fs::Fs::new(content);
-    fs.set_store_hint(&format!(" --store {}", store_dir.display()));
-    log::info!("store {} opened in {:.1} ms", store_dir.display(), t0.elapsed().as_secs_f64() * 1e3);
-    let source = store_dir.canonicalize().unwrap_or_else(|_| store_dir.to_path_buf());
-    let cfg = fuse::MountConfig {
-        allow_other: a.allow_other,
-        workers: a.workers,
-        source: source.to_string_lossy().into_owned(),
-    };
-    fuse::serve(fs, &a.mountpoint, &cfg, ready)?;
-    Ok(0)
-}
-
-/// Each verified module keeps its zip blob open, and each large file its spill
-/// file: a store of thousands of modules needs more descriptors than the usual
-/// soft limit of 1024 (systemd's default). Raise the soft limit to the hard one,
-/// as the Go runtime does for the same reason.
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max {
-        let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
-            log::warn!("cannot raise the open-file limit from {}: {}", lim.rlim_cur, std::io::Error::last_os_error());
-        }
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-fn cmd_env(a: EnvArgs) -> Result<u8, Error> {
-    let mnt = a.mountpoint.canonicalize().map_err(|e| Error::io(&a.mountpoint, e))?;
-    if !fuse::modcachefs_mounts().iter().any(|m| m.mountpoint == mnt) {
-        eprintln!("modcachefs: warning: {} is not a modcachefs mount (yet)", mnt.display());
-    }
-    let mnt = mnt.to_string_lossy().into_owned();
-    let mut vars: Vec<(&str, String)> = Vec::new();
-    if a.proxy {
-        vars.push(("GOPROXY", format!("file://{mnt}/cache/download")));
-    } else {
-        vars.push(("GOMODCACHE", mnt.clone()));
-        vars.push(("GOPROXY", "off".into()));
-    }
-    // Offline: the checksum database is unreachable; the mount verified every module.
-    vars.push(("GOSUMDB", "off".into()));
-    vars.push(("GOFLAGS", "-mod=mod".into()));
-    // Go >= 1.21 would otherwise try to download a toolchain into the cache.
-    vars.push(("GOTOOLCHAIN", "local".into()));
-    if a.json {
-        let fields: Vec<String> = vars.iter().map(|(k, v)| format!("{}:{}", json::quote(k), json::quote(v))).collect();
-        println!("{{{}}}", fields.join(","));
-    } else {
-        for (k, v) in vars {
-            match a.shell {
-                EnvShell::Sh => println!("export {k}={}", shell_quote(&v)),
-                EnvShell::Fish => println!("set -gx {k} {};", shell_quote(&v)),
-            }
-        }
-    }
-    Ok(0)
-}
-
-fn cmd_umount(a: UmountArgs) -> Result<u8, Error> {
-    let mnt = a.mountpoint.canonicalize().map_err(|e| Error::io(&a.mountpoint, e))?;
-    if !fuse::modcachefs_mounts().iter().any(|m| m.mountpoint == mnt) {
-        return Err(Error::Invalid(format!("{}: not a modcachefs mount", mnt.display())));
-    }
-    fuse::unmount(&mnt, a.lazy).map_err(|e| Error::Invalid(format!("{}: cannot unmount: {e}", mnt.display())))?;
-    Ok(0)
-}
-
-fn cmd_status(a: StatusArgs) -> Result<u8, Error> {
-    let want = match &a.mountpoint {
-        Some(p) => Some(p.canonicalize().map_err(|e| Error::io(p, e))?),
-        None => None,
-    };
-    let mounts: Vec<_> =
-        fuse::modcachefs_mounts().into_iter().filter(|m| want.as_ref().is_none_or(|w| *w == m.mountpoint)).collect();
-    if let Some(w) = &want {
-        if mounts.is_empty() {
-            return Err(Error::Invalid(format!("{}: not a modcachefs mount", w.display())));
-        }
-    }
-    for m in &mounts {
-        let counters = stats::fetch(&m.mountpoint).ok();
-        if a.json {
-            println!(
-                "{{\"mountpoint\":{},\"store\":{},\"responding\":{},\"stats\":{}}}",
-                json::quote(&m.mountpoint.to_string_lossy()),
-                json::quote(&m.source),
-                counters.is_some(),
-                counters.clone().unwrap_or_else(|| "null".into())
-            );
-        } else {
-            let get = |k: &str| {
-                counters
-                    .as_deref()
-                    .and_then(json::object_members)
-                    .and_then(|f| f.into_iter().find(|(n, _)| n == k).map(|(_, v)| v))
-                    .unwrap_or_else(|| "?".into())
-            };
-            println!(
-                "{}  store {}  {}  modules extracted {}  cache {} bytes  log {}",
-                m.mountpoint.display(),
-                m.source,
-                if counters.is_some() { "responding" } else { "NOT RESPONDING" },
-                get("modules_extracted"),
-                get("cache_bytes"),
-                daemon::default_log(&m.mountpoint).map_or_else(|| "-".into(), |l| l.display().to_string())
-            );
-        }
-    }
-    if mounts.is_empty() && !a.json {
-        println!("no modcachefs mounts");
-    }
-    Ok(0)
-}
-
-fn cmd_stats(a: StatsArgs) -> Result<u8, Error> {
-    let mnt = a.mountpoint.canonicalize().unwrap_or(a.mountpoint);
-    let text = stats::fetch(&mnt).map_err(|e| Error::Invalid(e.to_string()))?;
-    if a.json {
-        println!("{text}");
-    } else {
-        for (k, v) in json::object_members(&text).unwrap_or_default() {
-            println!("{k:<22} {v}");
-        }
-    }
-    Ok(0)
 }

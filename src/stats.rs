@@ -1,8 +1,8 @@
-//! Daemon counters, readable while mounted through a unix socket beside (not
-//! inside) the mount, and logged on SIGUSR1.
+//! Daemon counters: the report a mount's stats socket serves (see `statsock`),
+//! logged on SIGUSR1, and printed by `modcachefs stats` as text, JSON or the
+//! Prometheus text exposition format.
 
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 macro_rules! counters {
@@ -10,11 +10,20 @@ macro_rules! counters {
         #[derive(Default, Debug)]
         pub struct Stats { $(#[doc = $doc] pub $name: AtomicU64,)* }
 
+        /// Every counter's name and meaning, in report order.
+        pub const COUNTERS: &[(&str, &str)] = &[$((stringify!($name), $doc)),*];
+
         impl Stats {
+            /// Every counter, by name, in report order.
+            pub fn to_map(&self) -> Map<String, Value> {
+                let mut m = Map::new();
+                $(m.insert(stringify!($name).into(), Value::from(self.$name.load(Relaxed)));)*
+                m
+            }
+
             /// One JSON object with every counter.
             pub fn to_json(&self) -> String {
-                let fields: Vec<String> = vec![$(format!("\"{}\":{}", stringify!($name), self.$name.load(Relaxed))),*];
-                format!("{{{}}}", fields.join(","))
+                Value::Object(self.to_map()).to_string()
             }
 
             /// `name value` pairs, one per line.
@@ -59,118 +68,109 @@ pub fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Relaxed);
 }
 
-/// The directories a stats socket may be in, preferred first: `/run/modcachefs`
-/// for root (daemons started by systemd or mount(8) have no XDG_RUNTIME_DIR, and a
-/// root shell may have one: both must find the same socket), else the user's
-/// runtime directory, else a per-user directory under the temp dir.
-fn socket_dirs() -> Vec<PathBuf> {
-    let uid = unsafe { libc::geteuid() };
-    let mut dirs = Vec::new();
-    if uid == 0 {
-        dirs.push(PathBuf::from("/run/modcachefs"));
-    }
-    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
-        dirs.push(PathBuf::from(d).join("modcachefs"));
-    }
-    dirs.push(tmp_fallback().join("modcachefs"));
-    dirs
+/// The counters that go up and down (what is held now); every other one only grows.
+pub const GAUGES: &[&str] = &["cache_bytes", "cache_files", "spill_bytes", "spill_files"];
+
+/// The members of a report that are not counters.
+const INFO_KEYS: &[&str] = &["pid", "version", "mountpoint", "log", "extracted"];
+
+/// What a mount's stats socket serves: every counter, then who serves it (`pid`,
+/// `version`, `mountpoint`, `log`: the daemon's log file, or null for standard
+/// error) and the modules extracted so far (`extracted`).
+pub fn report(stats: &Stats, mountpoint: &str, log: Option<&str>, extracted: Vec<String>) -> String {
+    let mut m = stats.to_map();
+    m.insert("pid".into(), Value::from(std::process::id()));
+    m.insert("version".into(), Value::from(env!("CARGO_PKG_VERSION")));
+    m.insert("mountpoint".into(), Value::from(mountpoint));
+    m.insert("log".into(), log.map_or(Value::Null, Value::from));
+    m.insert("extracted".into(), Value::from(extracted));
+    Value::Object(m).to_string()
 }
 
-/// The per-user directory in the shared temp directory (the last resort).
-fn tmp_fallback() -> PathBuf {
-    std::env::temp_dir().join(format!("modcachefs-{}", unsafe { libc::geteuid() }))
-}
-
-/// Whether `dir` (one of `socket_dirs`) may be used, creating it if `create`.
-///
-/// The last resort lives in the shared temp directory, where any user can make
-/// `modcachefs-UID` first, or a symlink by that name: whoever owns that directory
-/// could then plant a symlink where a `--daemon` log is appended (to any file of
-/// ours) or a socket that answers `modcachefs stats` in our stead. So it is made
-/// 0700 and used only if it is a real directory of ours that no one else can write.
-/// (`/run` and `$XDG_RUNTIME_DIR` are private to their owner already.)
-fn usable_dir(dir: &Path, create: bool) -> bool {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let top = tmp_fallback();
-    if dir.parent() == Some(top.as_path()) {
-        if create {
-            // Fails harmlessly when it exists; whatever is there is checked below.
-            let _ = std::fs::DirBuilder::new().mode(0o700).create(&top);
-        }
-        let ok = std::fs::symlink_metadata(&top)
-            .is_ok_and(|m| m.file_type().is_dir() && m.uid() == unsafe { libc::geteuid() } && m.mode() & 0o022 == 0);
-        if !ok {
-            if create && top.exists() {
-                log::warn!(
-                    "{}: not a directory of ours that only we can write to; not using it for the stats socket",
-                    top.display()
-                );
-            }
-            return false;
-        }
+/// Parses a report as served by `report` (by this or another version of modcachefs).
+pub fn parse_report(text: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
     }
-    !create || std::fs::create_dir_all(dir).is_ok()
 }
 
-/// Named after the absolute, symlink-free mountpoint: `mount mnt` and `stats /abs/mnt`
-/// (or `status`, which knows mounts from the mount table) must agree. Never call this
-/// on a mount that this very process serves but does not answer yet (it stats it).
-fn socket_name(mountpoint: &Path) -> String {
-    let canonical = mountpoint.canonicalize().unwrap_or_else(|_| mountpoint.to_path_buf());
-    let name: String = canonical
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-        .collect();
-    // A unix socket path must fit in 108 bytes: name long mountpoints by a hash.
-    if name.len() > 60 {
-        return format!("{}.sock", crate::hash::hex(&crate::hash::sha256(name.as_bytes())[..16]));
-    }
-    format!("{name}.sock")
-}
-
-/// Where the stats socket of a mount lives: beside (never inside) the mount.
-/// None if no candidate directory is usable (see `usable_dir`).
-pub fn socket_path(mountpoint: &Path) -> Option<PathBuf> {
-    socket_dirs().into_iter().find(|d| usable_dir(d, true)).map(|d| d.join(socket_name(mountpoint)))
-}
-
-/// Serves `report()` (a JSON object) to every connection until the process exits.
-pub fn serve(path: &Path, report: Box<dyn Fn() -> String + Send>) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    std::thread::Builder::new().name("stats".into()).spawn(move || {
-        use std::io::Write;
-        for mut c in listener.incoming().flatten() {
-            let _ = c.write_all(report().as_bytes());
-        }
-    })?;
-    Ok(())
-}
-
-/// Reads the counters of a running mount.
-pub fn fetch(mountpoint: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let name = socket_name(mountpoint);
-    let mut last = None;
-    let mut conn = None;
-    for d in socket_dirs().into_iter().filter(|d| usable_dir(d, false)) {
-        match UnixStream::connect(d.join(&name)) {
-            Ok(c) => {
-                conn = Some(c);
-                break;
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    let mut c = conn.ok_or_else(|| {
-        let e = last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
-        std::io::Error::new(e.kind(), format!("{}: no modcachefs mount answers there ({e})", mountpoint.display()))
-    })?;
+/// The report for people: one counter per line, then the daemon and the list of
+/// extracted modules, one per line.
+pub fn report_text(r: &Map<String, Value>) -> String {
     let mut s = String::new();
-    c.read_to_string(&mut s)?;
-    Ok(s)
+    for (k, v) in r.iter().filter(|(k, _)| !INFO_KEYS.contains(&k.as_str())) {
+        s.push_str(&format!("{k:<22} {v}\n"));
+    }
+    for k in ["pid", "version", "mountpoint", "log"] {
+        match r.get(k) {
+            Some(Value::String(v)) => s.push_str(&format!("{k:<22} {v}\n")),
+            Some(Value::Null) if k == "log" => s.push_str(&format!("{k:<22} (standard error)\n")),
+            Some(v) if !v.is_null() => s.push_str(&format!("{k:<22} {v}\n")),
+            _ => {}
+        }
+    }
+    if let Some(Value::Array(list)) = r.get("extracted") {
+        s.push_str(&format!("extracted ({} modules):\n", list.len()));
+        for m in list.iter().filter_map(Value::as_str) {
+            s.push_str(&format!("  {m}\n"));
+        }
+    }
+    s
+}
+
+/// A label value in the exposition format: backslash, double quote and newline escaped.
+fn prom_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The report in the Prometheus text exposition format (version 0.0.4), for
+/// node_exporter's textfile collector or a scrape through a cron job: every
+/// numeric member as `modcachefs_NAME{mountpoint="..."}`, counters with `_total`.
+pub fn report_prometheus(r: &Map<String, Value>, mountpoint: &str) -> String {
+    let label = format!("{{mountpoint=\"{}\"}}", prom_label(mountpoint));
+    let mut s = String::new();
+    for (k, v) in r.iter().filter(|(k, _)| !INFO_KEYS.contains(&k.as_str())) {
+        let Some(n) = v.as_u64() else { continue };
+        // Only [a-zA-Z0-9_] may appear in a metric name; a future daemon's odd key is skipped.
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            continue;
+        }
+        let gauge = GAUGES.contains(&k.as_str());
+        let name = if gauge { format!("modcachefs_{k}") } else { format!("modcachefs_{k}_total") };
+        let help = COUNTERS.iter().find(|(c, _)| c == k).map_or("(no description)", |(_, d)| d);
+        s.push_str(&format!("# HELP {name} {}\n", help.replace('\\', "\\\\").replace('\n', "\\n")));
+        s.push_str(&format!("# TYPE {name} {}\n", if gauge { "gauge" } else { "counter" }));
+        s.push_str(&format!("{name}{label} {n}\n"));
+    }
+    if let Some(Value::Array(list)) = r.get("extracted") {
+        s.push_str("# HELP modcachefs_extracted_modules modules extracted (and verified) so far\n");
+        s.push_str("# TYPE modcachefs_extracted_modules gauge\n");
+        s.push_str(&format!("modcachefs_extracted_modules{label} {}\n", list.len()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_round_trip_and_formats() {
+        let st = Stats::default();
+        add(&st.lookups, 7);
+        add(&st.cache_bytes, 4096);
+        let r = report(&st, "/srv/go\"mod\"", Some("/run/x.log"), vec!["a.com/b@v1.0.0".into()]);
+        let m = parse_report(&r).expect("a JSON object");
+        assert_eq!(m["lookups"], 7);
+        assert_eq!(m["pid"], std::process::id());
+        let text = report_text(&m);
+        assert!(text.contains("\nextracted (1 modules):\n  a.com/b@v1.0.0\n"), "{text}");
+        assert!(!text.contains('['), "{text}");
+        let p = report_prometheus(&m, "/srv/go\"mod\"");
+        assert!(p.contains("# TYPE modcachefs_lookups_total counter\n"), "{p}");
+        assert!(p.contains("modcachefs_lookups_total{mountpoint=\"/srv/go\\\"mod\\\"\"} 7\n"), "{p}");
+        assert!(p.contains("# TYPE modcachefs_cache_bytes gauge\nmodcachefs_cache_bytes{"), "{p}");
+        assert!(!p.contains("pid"), "{p}");
+    }
 }

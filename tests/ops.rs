@@ -5,32 +5,15 @@
 //! Real mounts, real `go`.
 
 mod common;
+use common::daemon::*;
 use common::*;
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const MAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/man/modcachefs.1");
 const HELPER: &str = "/sbin/mount.fuse.modcachefs";
-const NOBODY: u32 = 65534;
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    ok(&out, what)
-}
-
-fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(secs) {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
-}
 
 /// (mountpoint, per-mount options, fstype, source, super options) of every mount
 /// this process sees.
@@ -49,62 +32,6 @@ fn mountinfo() -> Vec<(String, String, String, String, String)> {
 fn mount_entry(dir: &Path) -> Option<(String, String, String, String, String)> {
     let want = dir.to_string_lossy().into_owned();
     mountinfo().into_iter().find(|m| m.0 == want)
-}
-
-/// Orphaned daemons become our children, so that we can reap them and see them gone
-/// even where PID 1 does not reap (as in some containers).
-fn become_subreaper() {
-    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(r, 0, "prctl(PR_SET_CHILD_SUBREAPER): {}", std::io::Error::last_os_error());
-}
-
-/// Is `pid` gone (reaping it if it is a zombie child of ours)?
-fn gone(pid: i32) -> bool {
-    let mut status = 0;
-    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    let r = unsafe { libc::kill(pid, 0) };
-    r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-}
-
-fn read_pid(pidfile: &Path) -> i32 {
-    let s = std::fs::read_to_string(pidfile).unwrap_or_else(|e| panic!("{}: {e}", pidfile.display()));
-    s.trim().parse().unwrap_or_else(|_| panic!("{}: not a pid: {s:?}", pidfile.display()))
-}
-
-/// A daemon that outlives the command that started it: unmounted and stopped on
-/// drop, whatever happened.
-struct Daemon {
-    mnt: PathBuf,
-    pid: Option<i32>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if is_mounted(&self.mnt) {
-            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-        }
-        if let Some(pid) = self.pid {
-            if !gone(pid) {
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-                if !wait_until(5, || gone(pid)) {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    wait_until(5, || gone(pid));
-                }
-            }
-        }
-    }
-}
-
-/// A short private runtime directory for stats sockets and daemon logs: socket
-/// paths are limited to 108 bytes.
-fn runtime_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("mcfs-run").tempdir().expect("runtime dir")
-}
-
-fn mcfs(rt: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("XDG_RUNTIME_DIR", rt);
-    c
 }
 
 /// Every `--long-option` in a help text.
@@ -195,7 +122,18 @@ fn man_page_covers_every_long_option() {
     assert!(missing.is_empty(), "{MAN} does not document: {missing:?}");
     assert!(checked > 20, "only {checked} options found: is the --help parsing broken?");
     // And the mount(8) helper's options.
-    for o in ["allow_other", "cache_size=", "go_sum=", "verify=", "workers=", "log_file=", "pidfile="] {
+    for o in [
+        "allow_other",
+        "cache_size=",
+        "cache_dir=",
+        "cache_dir_size=",
+        "go_sum=",
+        "verify=",
+        "workers=",
+        "log_file=",
+        "pidfile=",
+        "stats_access=",
+    ] {
         assert!(man.contains(&format!(".BI {o}")) || man.contains(&format!(".B {o}")), "helper option {o} missing");
     }
 
@@ -248,16 +186,24 @@ fn daemon_mount_build_status_umount() {
 
     // status, text and JSON.
     let store_c = store.canonicalize().unwrap();
-    let plain = run(mcfs(rt.path()).arg("status"), "status");
+    // Other mounts on this machine may not answer (then status exits 1): ours must.
+    let out = mcfs(rt.path()).arg("status").output().unwrap();
+    let plain = text(&out.stdout);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "status: {}\n{plain}{}", out.status, text(&out.stderr));
     let want = format!("{}  store {}  responding", mnt.display(), store_c.display());
     let line = plain.lines().find(|l| l.starts_with(&format!("{}  ", mnt.display())));
     let line = line.unwrap_or_else(|| panic!("status does not list {}:\n{plain}", mnt.display()));
     assert!(line.starts_with(&want), "status line {line:?}, wanted it to start with {want:?}");
     // Root's daemons keep sockets and logs in /run/modcachefs (whatever XDG_RUNTIME_DIR
     // says, so systemd's daemons and login shells agree); others in their runtime dir.
+    // The name is the mountpoint as `systemd-escape --path` spells it (or a hash of it).
     let log_dir =
         if unsafe { libc::geteuid() } == 0 { PathBuf::from("/run/modcachefs") } else { rt.path().join("modcachefs") };
-    let log = log_dir.join(format!("{}.log", mnt.to_string_lossy().replace('/', "_")));
+    let log = modcachefs::daemon::default_log(&mnt).expect("a directory for the default log");
+    assert_eq!(log.parent(), Some(log_dir.as_path()), "default log {}", log.display());
+    let escaped = modcachefs::statsock::escape_path(&mnt);
+    let name = log.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name == format!("{escaped}.log") || name.starts_with('@'), "log {name}, mountpoint escaped {escaped}");
     assert!(
         line.ends_with(&format!("log {}", log.display())),
         "status line {line:?} should name the log {}",
@@ -265,7 +211,7 @@ fn daemon_mount_build_status_umount() {
     );
     assert_eq!(run(mcfs(rt.path()).arg("status").arg(&mnt), "status MNT").lines().count(), 1);
 
-    let json = run(mcfs(rt.path()).args(["status", "--json"]), "status --json");
+    let json = text(&mcfs(rt.path()).args(["status", "--json"]).output().unwrap().stdout);
     let mut found = false;
     for l in json.lines() {
         let obj =

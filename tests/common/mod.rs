@@ -3,6 +3,7 @@
 //! always unmounted, even when a test fails.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod zipgen;
 
 use std::path::{Path, PathBuf};
