@@ -114,8 +114,10 @@ pub fn bytes(v: Vec<u8>) -> Bytes {
     Arc::new(PageBuf::new(v))
 }
 
+/// `path@version` for messages, escaped: the index is not trusted to hold only
+/// names import would accept (see `rows.rs`), and the log must stay one line each.
 fn label(m: &Module) -> String {
-    format!("{}@{}", m.path, m.version)
+    crate::logger::printable_str(&format!("{}@{}", m.path, m.version))
 }
 
 impl Content {
@@ -537,7 +539,7 @@ impl Content {
                 let why = format!(
                     "{}: {} changed since the module was verified (zip blob modified?); refusing to serve it",
                     label(module),
-                    entry.name
+                    crate::logger::printable_str(&entry.name)
                 );
                 log::error!("{why}");
                 stats::inc(&self.stats.verifications_failed);
@@ -561,8 +563,13 @@ impl Content {
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
         let (reserved, mut data) = self.reserve(entry.size);
-        zipfmt::read_entry_into(&v.zip, entry, data.as_mut_slice())
-            .map_err(|err| Error::Invalid(format!("{}: {}: cannot extract: {err}", label(module), entry.name)))?;
+        zipfmt::read_entry_into(&v.zip, entry, data.as_mut_slice()).map_err(|err| {
+            Error::Invalid(format!(
+                "{}: {}: cannot extract: {err}",
+                label(module),
+                crate::logger::printable_str(&entry.name)
+            ))
+        })?;
         self.check_digest(&v, module, e, entry, hash::sha256(&data))?;
         let data: Bytes = Arc::new(data);
         self.cache_put((m, e), data.clone(), reserved);
@@ -587,7 +594,7 @@ impl Content {
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
         let io_err = |what: &str, err: std::io::Error| {
-            Error::Invalid(format!("{}: {}: {what}: {err}", label(module), entry.name))
+            Error::Invalid(format!("{}: {}: {what}: {err}", label(module), crate::logger::printable_str(&entry.name)))
         };
         let mut out = spill_file(&self.opts.spill_dir)
             .map_err(|err| io_err(&format!("cannot create a file in {}", self.opts.spill_dir.display()), err))?;

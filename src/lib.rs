@@ -17,6 +17,7 @@ pub mod hash;
 pub mod import;
 pub mod json;
 pub mod logger;
+pub(crate) mod missing;
 pub mod modpath;
 pub mod namespace;
 pub mod pagebuf;

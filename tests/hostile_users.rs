@@ -1,0 +1,212 @@
+//! Hostile users and hostile stores against a real `--allow-other` mount: what
+//! `nobody` can make the daemon spend or write with lookups, names that try to
+//! forge log lines, index rows that alias a real module, store entries that are
+//! cheap to plant but expensive to serve, and failures that are only transient.
+//!
+//! Tests that print figures (memory, log bytes, latency) print them before they
+//! assert, so `MODCACHEFS_TEST_BIN=<older modcachefs> cargo test --release --test
+//! hostile_users -- --nocapture` gives the figures of an older build too.
+
+mod common;
+
+use common::*;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+const PROBE_ENV: &str = "MODCACHEFS_HOSTILE_PROBE";
+
+// --- the part that runs as nobody ---------------------------------------------
+
+fn stat_errno(p: &[u8]) -> i32 {
+    let c = CString::new(p).expect("no NUL in probe paths");
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::stat(c.as_ptr(), &mut st) } == 0 {
+        0
+    } else {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+    }
+}
+
+/// What the probe does, as nobody (the test binary runs itself with this test
+/// selected): `many MNT N` stats N distinct missing names (half versions of a
+/// known path, half paths the store lacks), `paths FILE` stats each
+/// NUL-separated path in FILE, `latency MNT SECS PATH...` stats the paths in a
+/// loop (each through a fresh lookup) and prints the latencies' percentiles.
+#[test]
+#[ignore = "run as uid 65534 by the tests below, not on its own"]
+fn probe() {
+    let args: Vec<String> = std::env::var(PROBE_ENV).expect("run by a test").split('\x1f').map(String::from).collect();
+    assert_eq!(unsafe { (libc::getuid(), libc::geteuid()) }, (NOBODY, NOBODY));
+    match args[0].as_str() {
+        "many" => {
+            let (mnt, n): (&str, u64) = (&args[1], args[2].parse().expect("count"));
+            let mut enoent = 0u64;
+            for i in 0..n {
+                let p = if i % 2 == 0 {
+                    format!("{mnt}/cache/download/golang.org/x/text/@v/v0.0.{i}.mod")
+                } else {
+                    format!("{mnt}/cache/download/github.com/probe{i}/@v/v1.0.0.mod")
+                };
+                enoent += (stat_errno(p.as_bytes()) == libc::ENOENT) as u64;
+            }
+            println!("PROBE ENOENT {enoent}");
+        }
+        "paths" => {
+            let list = std::fs::read(&args[1]).expect("path list");
+            for p in list.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+                println!("PROBE {} -> {}", String::from_utf8_lossy(p).escape_debug(), stat_errno(p));
+            }
+        }
+        "latency" => {
+            // Lookups of healthy files nobody has looked up yet (the kernel keeps
+            // every answer for the TTL), found by listing directories, which
+            // itself caches no name: each timed stat is one lookup the daemon answers.
+            let (root, secs): (&str, f64) = (&args[1], args[2].parse().expect("seconds"));
+            let mut lat = Vec::new();
+            let mut dirs = vec![PathBuf::from(root)];
+            let t0 = Instant::now();
+            'walk: while let Some(d) = dirs.pop() {
+                let Ok(rd) = std::fs::read_dir(&d) else { continue };
+                for e in rd.flatten() {
+                    if t0.elapsed().as_secs_f64() > secs {
+                        break 'walk;
+                    }
+                    let p = e.path();
+                    let t = Instant::now();
+                    let errno = stat_errno(p.as_os_str().as_bytes());
+                    lat.push(t.elapsed());
+                    assert_eq!(errno, 0, "{}", p.display());
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        dirs.push(p);
+                    }
+                }
+            }
+            lat.sort();
+            assert!(!lat.is_empty(), "no lookups timed");
+            let pct = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+            println!("PROBE LATENCY n={} p50={:.3} p99={:.3} max={:.3}", lat.len(), pct(0.5), pct(0.99), pct(1.0));
+        }
+        other => panic!("unknown probe {other}"),
+    }
+    println!("PROBE RAN AS UID {}", unsafe { libc::geteuid() });
+}
+
+/// Runs the probe as nobody and returns its output.
+fn as_nobody_probe(args: &[&str]) -> String {
+    let exe = std::env::current_exe().expect("test binary");
+    let out = as_nobody(
+        Command::new(exe)
+            .args(["--exact", "probe", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(PROBE_ENV, args.join("\x1f")),
+    )
+    .output()
+    .expect("run the probe as nobody");
+    let stdout = ok(&out, "the probe as nobody");
+    assert!(stdout.contains(&format!("PROBE RAN AS UID {NOBODY}")), "the probe did not run:\n{stdout}");
+    stdout
+}
+
+// --- helpers --------------------------------------------------------------------
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("daemon status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS kB")
+}
+
+fn log_len(m: &Mount) -> u64 {
+    m.log_text().len() as u64
+}
+
+/// A scratch directory nobody can reach, with the small corpus imported into it.
+fn open_store(prefix: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempdir(prefix);
+    open_to_others(tmp.path());
+    let store = corpus_store(tmp.path());
+    (tmp, store)
+}
+
+fn mount_str(m: &Mount) -> String {
+    m.dir.to_string_lossy().into_owned()
+}
+
+// --- 1. missing-name lookups: bounded memory and log ----------------------------
+
+/// 400,000 distinct missing lookups by nobody (the kernel caches negative
+/// answers, so each reaches the daemon once) grow the daemon by at most 16 MiB
+/// and its log by at most 1 MiB, `modules_missing` counts every one, and the
+/// hint is logged for a path the store has no version of, as well as for a
+/// missing version of a path it has.
+#[test]
+fn missing_lookups_by_nobody_cost_bounded_memory_and_log() {
+    let (tmp, store) = open_store("hostile-missing");
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &["--allow-other"]);
+    let mnt = mount_str(&m);
+    let list = tmp.path().join("first.list");
+    let first = [
+        format!("{mnt}/cache/download/github.com/google/btree/@v/v1.1.2.mod"),
+        format!("{mnt}/github.com/google/btree@v1.1.2"),
+        format!("{mnt}/cache/download/golang.org/x/text/@v/v0.99.0.info"),
+    ];
+    std::fs::write(&list, first.join("\0")).expect("write list");
+    as_nobody_probe(&["paths", &list.to_string_lossy()]);
+    let first_log = m.log_text();
+    let (rss0, log0, missing0) = (rss_kib(m.pid()), log_len(&m), m.stat("modules_missing"));
+    let n = 400_000u64;
+    let t0 = Instant::now();
+    let out = as_nobody_probe(&["many", &mnt, &n.to_string()]);
+    let took = t0.elapsed();
+    assert!(out.contains(&format!("PROBE ENOENT {n}")), "every name is missing:\n{out}");
+    let (rss1, log1, missing1) = (rss_kib(m.pid()), log_len(&m), m.stat("modules_missing"));
+    println!(
+        "FIGURE missing lookups: {n} in {:.1} s; daemon RSS {rss0} -> {rss1} KiB (+{} KiB); log +{} bytes; modules_missing +{}",
+        took.as_secs_f64(),
+        rss1 as i64 - rss0 as i64,
+        log1 - log0,
+        missing1 - missing0
+    );
+    for want in ["missing module github.com/google/btree:", "missing module golang.org/x/text@v0.99.0:"] {
+        assert!(first_log.contains(want), "no {want:?} in the log:\n{first_log}");
+    }
+    assert!(rss1.saturating_sub(rss0) <= 16 << 10, "RSS grew by {} KiB", rss1 - rss0);
+    assert!(log1 - log0 <= 1 << 20, "log grew by {} bytes", log1 - log0);
+    assert_eq!(missing1 - missing0, n, "modules_missing counts every distinct miss");
+    let log = m.stop();
+    assert!(log.contains("further ones are only counted"), "the log says it stopped listing misses:\n{log}");
+}
+
+// --- 2. names that try to forge log lines ---------------------------------------
+
+/// Names with newlines, carriage returns and terminal escapes, looked up by
+/// nobody where the daemon logs missing modules: the log holds no forged line and
+/// no raw control character.
+#[test]
+fn looked_up_names_cannot_forge_log_lines() {
+    let (tmp, store) = open_store("hostile-logname");
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &["--allow-other"]);
+    let mnt = mount_str(&m);
+    let evil = ["x\n modcachefs: error: forged", "y\nmodcachefs: error: forged", "z\x1b[2J", "w\r\u{9b}31m"];
+    let mut paths = Vec::new();
+    for (i, e) in evil.iter().enumerate() {
+        paths.push(format!("{mnt}/golang.org/{e}@v1.0.{i}"));
+        paths.push(format!("{mnt}/github.com/{e}@v1.0.{i}"));
+        paths.push(format!("{mnt}/cache/download/github.com/{e}/@v/v1.0.{i}.mod"));
+        paths.push(format!("{mnt}/cache/download/golang.org/x/text/@v/v1.0.{i}{e}.mod"));
+        paths.push(format!("{mnt}/cache/download/golang.org/x/{e}/@v/v1.0.{i}.mod"));
+    }
+    let list = tmp.path().join("evil.list");
+    std::fs::write(&list, paths.join("\0")).expect("write list");
+    as_nobody_probe(&["paths", &list.to_string_lossy()]);
+    let log = m.stop();
+    for (i, line) in log.lines().enumerate() {
+        assert!(!line.contains("forged") || !line.starts_with("modcachefs: error"), "line {i} forged: {line:?}");
+    }
+    assert!(
+        !log.chars().any(|c| c != '\n' && (c.is_control() || c == '\u{9b}')),
+        "a raw control character reached the log:\n{}",
+        log.escape_debug()
+    );
+}
