@@ -18,6 +18,7 @@ use crate::cache::ByteLru;
 use crate::error::{Error, Result};
 use crate::hash;
 use crate::pagebuf::PageBuf;
+use crate::rows;
 use crate::stats::{self, Stats};
 use crate::store::{self, Module, Store, SumKind};
 use crate::zipfmt::{self, Entry};
@@ -124,7 +125,14 @@ impl Content {
     /// `extra_sums`: go.sum lines given at mount; they must agree with the store.
     pub fn new(store: Store, extra_sums: &[store::Sum], opts: Options, stats: Arc<Stats>) -> Result<Content> {
         let t0 = std::time::Instant::now();
-        let modules = Arc::new(store.modules()?);
+        // Rows import would not have written are refused here, before anything is
+        // named or trusted after them (see rows.rs).
+        let (modules, refused) = rows::check_rows(store.modules()?);
+        for why in &refused {
+            log::error!("{why}");
+            stats::inc(&stats.verifications_failed);
+        }
+        let modules = Arc::new(modules);
         let t_modules = t0.elapsed();
         // (path, version, kind) -> [(h1, source)]
         type SumKey<'a> = (&'a str, &'a str, SumKind);
@@ -226,19 +234,20 @@ impl Content {
             Some(e) => e.clone(),
             None => {
                 let module = self.module(m)?;
+                // One more than the row's count: a longer list is refused without
+                // reading (or holding) the rest.
+                let want = module.zip.as_ref().map_or(0, |z| z.file_count);
                 let list: Arc<[Entry]> = {
                     let store = self.store.lock().map_err(|_| Error::Invalid("store lock poisoned".into()))?;
-                    store.entries(module.id)?.into()
+                    store.entries_at_most(module.id, want + 1)?.into()
                 };
-                let checked = zipfmt::check_file_names(list.iter().map(|e| e.name.as_str())).map(|_| list).map_err(
-                    |why| -> Arc<str> {
-                        format!(
-                            "{}: the store index lists an invalid file name: {why}; every file of this module fails with EIO",
-                            label(module)
-                        )
-                        .into()
-                    },
-                );
+                let checked = rows::check_entries(module, &list).map(|_| list).map_err(|why| -> Arc<str> {
+                    format!(
+                        "{}: the store index lists files no module zip could hold: {why}; every file of this module fails with EIO",
+                        label(module)
+                    )
+                    .into()
+                });
                 stats::inc(&self.stats.modules_loaded);
                 let mut first = false;
                 let e = st

@@ -21,6 +21,7 @@ pub(crate) mod missing;
 pub mod modpath;
 pub mod namespace;
 pub mod pagebuf;
+pub mod rows;
 pub mod stats;
 pub mod store;
 pub mod zipfmt;

@@ -210,3 +210,80 @@ fn looked_up_names_cannot_forge_log_lines() {
         log.escape_debug()
     );
 }
+
+// --- 3. index rows that alias a real module ---------------------------------------
+
+/// Writes `data` as a blob of `store` (named by its sha256) and returns the name.
+fn put_blob(store: &std::path::Path, data: &[u8]) -> String {
+    let sha = modcachefs::hash::hex(&modcachefs::hash::sha256(data));
+    let p = store.join("blobs").join(&sha[..2]).join(&sha[2..]);
+    std::fs::create_dir_all(p.parent().expect("fan-out dir")).expect("mkdir blob dir");
+    std::fs::write(&p, data).expect("write blob");
+    sha
+}
+
+fn index(store: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(store.join("index.db")).expect("open index.db")
+}
+
+/// Plants a go.mod-only module row for `path@version` whose .mod is `gomod`.
+fn plant_mod_row(store: &std::path::Path, path: &str, version: &str, gomod: &[u8]) {
+    let blob = put_blob(store, gomod);
+    let h1 = modcachefs::hash::hash1_gomod(gomod);
+    index(store)
+        .execute(
+            "INSERT INTO modules (path, version, mod_blob, mod_h1, mod_h1_origin, info) VALUES (?1, ?2, ?3, ?4, 'computed', ?5)",
+            rusqlite::params![path, version, blob, h1, format!("{{\"Version\":\"{version}\",\"Time\":\"2023-01-01T00:00:00Z\"}}").into_bytes()],
+        )
+        .expect("plant row");
+}
+
+fn proxy_versions(path: &str) -> Vec<String> {
+    let mut vs: Vec<String> = std::fs::read_dir(proxy().join(path).join("@v"))
+        .expect("corpus @v")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".mod").map(String::from))
+        .collect();
+    modcachefs::modpath::sort_versions(&mut vs);
+    vs
+}
+
+/// A store writer adds rows for `golang.org/x//text` (an alias of the real
+/// module's directories, sorting first) and `golang.org/x/text/`, with a go.mod
+/// that adds a requirement, and one whose path would forge a log line. With the
+/// real module pinned by `--go-sum`, the mount serves the real go.mod, `@v/list`
+/// keeps every real version and nothing else, each planted row is refused with
+/// one escaped log line, and `verify` reports each and exits 1.
+#[test]
+fn index_rows_aliasing_a_module_are_refused() {
+    let tmp = tempdir("hostile-alias");
+    let store = corpus_store(tmp.path());
+    let (real, v) = ("golang.org/x/text", "v0.7.0");
+    let real_mod = std::fs::read(proxy().join(real).join(format!("@v/{v}.mod"))).expect("corpus .mod");
+    let evil = format!("module {real}\n\nrequire evil.example/pwn v1.0.0\n");
+    plant_mod_row(&store, "golang.org/x//text", v, evil.as_bytes());
+    plant_mod_row(&store, "golang.org/x/text/", "v0.99.0", evil.as_bytes());
+    plant_mod_row(&store, "golang.org/x/te\nmodcachefs: error: forged", v, evil.as_bytes());
+    let gosum = tmp.path().join("go.sum");
+    std::fs::write(&gosum, format!("{real} {v}/go.mod {}\n", modcachefs::hash::hash1_gomod(&real_mod))).unwrap();
+
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &["--go-sum", &gosum.to_string_lossy()]);
+    let at_v = m.dir.join(format!("cache/download/{real}/@v"));
+    let served = std::fs::read(at_v.join(format!("{v}.mod")));
+    let list = std::fs::read_to_string(at_v.join("list")).unwrap_or_default();
+    let log = m.stop();
+    assert_eq!(served.expect("the real .mod is served"), real_mod, "the planted go.mod was served");
+    let want: String = proxy_versions(real).iter().map(|v| format!("{v}\n")).collect();
+    assert_eq!(list, want, "@v/list is the real module's");
+    for planted in ["golang.org/x//text@v0.7.0", "golang.org/x/text/@v0.99.0", "golang.org/x/te\\nmodcachefs"] {
+        let lines = log.lines().filter(|l| l.contains(planted) && l.contains("refused")).count();
+        assert_eq!(lines, 1, "one log line refusing {planted}:\n{log}");
+    }
+    assert!(!log.lines().any(|l| l.starts_with("modcachefs: error: forged")), "forged line:\n{log}");
+
+    let out = Command::new(BIN).arg("--store").arg(&store).args(["verify"]).output().expect("run verify");
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "verify exits 1:\n{said}");
+    for planted in ["golang.org/x//text@v0.7.0", "golang.org/x/text/@v0.99.0", "golang.org/x/te\\nmodcachefs"] {
+        assert!(said.contains(planted), "verify names {planted}:\n{said}");
+    }
+}
