@@ -110,11 +110,12 @@ impl Fs {
             Kind::List(l) => (self.list_bytes(ns, l).len() as u64, BASE_TIME),
             Kind::Info(m) => (m_of(m)?.info.as_ref().map_or(0, |i| i.len() as u64), module_time(m)),
             Kind::Mod(m) => {
-                // The size of the bytes that will be served: read (small), checked
-                // and kept by mod_file, which opens the blob without following
-                // symlinks and logs why it cannot. (A stat of the blob path would
-                // follow a symlink planted in the store.)
-                (self.content.mod_file(m)?.len() as u64, module_time(m))
+                // The blob's size, from its open descriptor (a stat of the blob path
+                // would follow a symlink planted in the store), checked against
+                // Go's go.mod limit: a lookup never reads or hashes the blob, which a
+                // store writer may have made gigabytes of sparse file. Reads check
+                // its hash (off the request loop).
+                (self.content.mod_size(m)?, module_time(m))
             }
             Kind::Zip(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.size), module_time(m)),
             Kind::ZipHash(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.h1.len() as u64), module_time(m)),
@@ -157,6 +158,21 @@ impl Fs {
         self.ensure_loaded(child)?;
         let ns = self.ns.read().map_err(|_| lock_err())?;
         self.attr_of(&ns, child)
+    }
+
+    /// Whether a lookup can be answered without module-sized work: loading a
+    /// module's entry list from the index and naming its files, which a store
+    /// writer can make millions long. The request loop answers quick ones itself
+    /// and hands the others to a worker, so one module never stalls everyone's
+    /// lookups.
+    pub fn lookup_is_quick(&self, parent: u64, name: &str) -> bool {
+        let Ok(ns) = self.ns.read() else { return false };
+        ns.is_loaded(parent) && ns.child(parent, name).is_none_or(|c| ns.is_loaded(c))
+    }
+
+    /// As [`Fs::lookup_is_quick`], for getattr and readdir of a node.
+    pub fn is_quick(&self, ino: u64) -> bool {
+        self.ns.read().is_ok_and(|ns| ns.is_loaded(ino))
     }
 
     pub fn getattr(&self, ino: u64) -> Result<Option<Attr>> {

@@ -24,4 +24,5 @@ pub mod pagebuf;
 pub mod rows;
 pub mod stats;
 pub mod store;
+pub(crate) mod verdict;
 pub mod zipfmt;

@@ -64,17 +64,27 @@ fn probe() {
             // Lookups of healthy files nobody has looked up yet (the kernel keeps
             // every answer for the TTL), found by listing directories, which
             // itself caches no name: each timed stat is one lookup the daemon answers.
+            // Paths named `hostile` (the planted modules) are left alone.
             let (root, secs): (&str, f64) = (&args[1], args[2].parse().expect("seconds"));
             let mut lat = Vec::new();
             let mut dirs = vec![PathBuf::from(root)];
-            let t0 = Instant::now();
+            // The clock starts at the first answer, however long that took.
+            let mut t0: Option<Instant> = None;
             'walk: while let Some(d) = dirs.pop() {
+                // Listing is timed too: it waits for the daemon as a lookup does.
+                let t = Instant::now();
                 let Ok(rd) = std::fs::read_dir(&d) else { continue };
-                for e in rd.flatten() {
+                let listed: Vec<_> = rd.flatten().collect();
+                lat.push(t.elapsed());
+                let t0 = *t0.get_or_insert_with(Instant::now);
+                for e in listed {
                     if t0.elapsed().as_secs_f64() > secs {
                         break 'walk;
                     }
                     let p = e.path();
+                    if e.file_name() == "hostile" {
+                        continue;
+                    }
                     let t = Instant::now();
                     let errno = stat_errno(p.as_os_str().as_bytes());
                     lat.push(t.elapsed());
@@ -286,4 +296,190 @@ fn index_rows_aliasing_a_module_are_refused() {
     for planted in ["golang.org/x//text@v0.7.0", "golang.org/x/text/@v0.99.0", "golang.org/x/te\\nmodcachefs"] {
         assert!(said.contains(planted), "verify names {planted}:\n{said}");
     }
+}
+
+// --- 5. transient failures are not verdicts ---------------------------------------
+
+fn blob_of(store: &std::path::Path, col: &str, path: &str, version: &str) -> PathBuf {
+    let sha: String = index(store)
+        .query_row(&format!("SELECT {col} FROM modules WHERE path = ?1 AND version = ?2"), [path, version], |r| {
+            r.get(0)
+        })
+        .expect("module in the index");
+    store.join("blobs").join(&sha[..2]).join(&sha[2..])
+}
+
+fn read_errno(p: &std::path::Path) -> Result<Vec<u8>, i32> {
+    std::fs::read(p).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("daemon fds").count()
+}
+
+/// A blob moved away for a moment (zip and .mod), and a daemon out of file
+/// descriptors: the read fails with EIO and the log says it will retry; once the
+/// blob is back (or descriptors are free again) the same mount serves the module.
+#[test]
+fn transient_failures_are_retried_on_the_same_mount() {
+    let tmp = tempdir("hostile-transient");
+    let store = corpus_store(tmp.path());
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
+    let retry = std::time::Duration::from_millis(1100);
+
+    // A zip blob missing for a moment.
+    let (text, tv) = ("golang.org/x/text", "v0.7.0");
+    let zip = blob_of(&store, "zip_blob", text, tv);
+    let away = zip.with_extension("away");
+    let file = m.dir.join(format!("{text}@{tv}/go.mod"));
+    std::fs::rename(&zip, &away).expect("move the zip blob away");
+    assert_eq!(read_errno(&file).err(), Some(libc::EIO), "a module whose blob is missing");
+    std::fs::rename(&away, &zip).expect("put it back");
+    std::thread::sleep(retry);
+    let got = read_errno(&file)
+        .unwrap_or_else(|e| panic!("{}: errno {e} after the blob came back:\n{}", file.display(), m.log_text()));
+    assert!(got.starts_with(b"module golang.org/x/text"), "go.mod served");
+
+    // A .mod blob missing for a moment.
+    let (uuid, uv) = ("github.com/google/uuid", "v1.3.0");
+    let gomod = blob_of(&store, "mod_blob", uuid, uv);
+    let away = gomod.with_extension("away");
+    let modfile = m.dir.join(format!("cache/download/{uuid}/@v/{uv}.mod"));
+    std::fs::rename(&gomod, &away).expect("move the .mod blob away");
+    assert_eq!(read_errno(&modfile).err(), Some(libc::EIO), "a .mod whose blob is missing");
+    std::fs::rename(&away, &gomod).expect("put it back");
+    std::thread::sleep(retry);
+    assert_eq!(read_errno(&modfile).expect(".mod after its blob came back"), std::fs::read(&gomod).unwrap());
+
+    // Out of descriptors while verifying: no descriptor is free until the limit is raised.
+    let (other, ov) = ("golang.org/x/sync", "v0.1.0");
+    let file = m.dir.join(format!("{other}@{ov}/go.mod"));
+    assert!(std::fs::metadata(&file).is_ok(), "{} exists", file.display());
+    let pid = m.pid().to_string();
+    let limit = |n: &str| {
+        let out =
+            Command::new("prlimit").args(["--pid", &pid, &format!("--nofile={n}")]).output().expect("run prlimit");
+        ok(&out, "prlimit");
+    };
+    let before = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let soft_hard: Vec<&str> =
+        before.lines().find(|l| l.starts_with("Max open files")).unwrap().split_whitespace().skip(3).take(2).collect();
+    limit(&format!("{}:{}", open_fds(m.pid()), soft_hard[1]));
+    let starved = read_errno(&file);
+    limit(&format!("{}:{}", soft_hard[0], soft_hard[1]));
+    assert_eq!(starved.err(), Some(libc::EIO), "a module read while out of descriptors");
+    std::thread::sleep(retry);
+    assert!(
+        read_errno(&file).is_ok_and(|b| b.starts_with(b"module golang.org/x/sync")),
+        "served once descriptors are free:\n{}",
+        m.log_text()
+    );
+
+    let log = m.stop();
+    let retried = log.lines().filter(|l| l.contains("will retry")).count();
+    assert!(retried >= 3, "each transient failure logged as one to retry:\n{log}");
+    assert!(log.contains("Too many open files"), "the log names EMFILE:\n{log}");
+    assert!(!log.lines().any(|l| l.contains("refused")), "no verdict on a module that could not be read:\n{log}");
+}
+
+// --- 4. cheap store entries that would force expensive inline work ------------------
+
+/// Modules planted with a long entry list each.
+const MANY: usize = 4;
+
+/// Plants, behind import's back: a module whose .mod blob is a 3 GiB sparse file,
+/// one whose .info is 100 MB, and [`MANY`] whose index lists `files` entries each.
+fn plant_expensive(store: &std::path::Path, files: u64) {
+    let conn = index(store);
+    let h1 = modcachefs::hash::hash1_gomod(b"module example.com/hostile/bigmod\n");
+    let sparse = "f".repeat(64);
+    let p = store.join("blobs").join(&sparse[..2]).join(&sparse[2..]);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::File::create(&p).and_then(|f| f.set_len(3 << 30)).expect("sparse blob");
+    let small = put_blob(store, b"module example.com/hostile/x\n");
+    let ins = "INSERT INTO modules (path, version, mod_blob, mod_h1, mod_h1_origin, info, zip_blob, zip_h1, \
+               zip_h1_origin, zip_size, file_count, tree_size) VALUES (?1, 'v1.0.0', ?2, ?3, 'computed', ?4, ?5, ?6, \
+               'computed', ?7, ?8, ?9)";
+    let row = |path: &str, blob: &str, info: Option<Vec<u8>>, zip: Option<(String, i64, i64)>| {
+        let (zb, zh, zs, n) = match &zip {
+            Some((b, s, n)) => (Some(b.clone()), Some(h1.clone()), Some(*s), Some(*n)),
+            None => (None, None, None, None),
+        };
+        conn.execute(ins, rusqlite::params![path, blob, h1, info, zb, zh, zs, n, n]).expect("plant row");
+        conn.last_insert_rowid()
+    };
+    row("example.com/hostile/bigmod", &sparse, None, None);
+    let info =
+        format!("{{\"Version\":\"v1.0.0\",\"Time\":\"2023-01-01T00:00:00Z\",\"x\":\"{}\"}}", "a".repeat(100 << 20));
+    row("example.com/hostile/biginfo", &small, Some(info.into_bytes()), None);
+    let mut names: Vec<String> = (0..files).map(|i| format!("d{:04}/f{i}.go", i / 1000)).collect();
+    names.sort();
+    conn.execute_batch("BEGIN").unwrap();
+    for k in 0..MANY {
+        let id =
+            row(&format!("example.com/hostile/many{k}"), &small, None, Some(("e".repeat(64), 500 << 20, files as i64)));
+        let mut st = conn
+            .prepare_cached(
+                "INSERT INTO entries (module_id, name, data_offset, compressed_size, size, method, crc32) \
+                 VALUES (?1, ?2, ?3, 1, 1, 0, 0)",
+            )
+            .unwrap();
+        for (i, n) in names.iter().enumerate() {
+            st.execute(rusqlite::params![id, n, 200 + 200 * i as i64]).unwrap();
+        }
+    }
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+/// While the planted entries are touched in a loop (the 3 GiB .mod stat'ed, the
+/// huge module's tree and the 100 MB .info looked up), nobody's first lookups of
+/// healthy modules' files keep answering quickly; the huge .mod is refused without
+/// being read, once and for good.
+#[test]
+fn expensive_store_entries_do_not_stall_other_users() {
+    let (tmp, store) = open_store("hostile-expensive");
+    let files: u64 = 250_000;
+    let t0 = Instant::now();
+    plant_expensive(&store, files);
+    eprintln!("planted in {:.1} s", t0.elapsed().as_secs_f64());
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &["--allow-other"]);
+    let dl = m.dir.join("cache/download/example.com/hostile");
+    let mut hostile = vec![dl.join("bigmod/@v/v1.0.0.mod"), dl.join("biginfo/@v/v1.0.0.info")];
+    hostile.extend((0..MANY).map(|k| m.dir.join(format!("example.com/hostile/many{k}@v1.0.0/d0000/f0.go"))));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop2, touched) = (stop.clone(), hostile.clone());
+    let toucher = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            for p in &touched {
+                let t = Instant::now();
+                let _ = std::fs::metadata(p);
+                if t.elapsed().as_millis() > 100 {
+                    eprintln!("touch {} took {:?}", p.display(), t.elapsed());
+                }
+                n += 1;
+            }
+        }
+        n
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = as_nobody_probe(&["latency", &mount_str(&m), "6"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let touches = toucher.join().expect("toucher");
+    let line = out.lines().find_map(|l| l.split_once("PROBE LATENCY")).map(|(_, f)| f.trim().to_string());
+    let line = line.unwrap_or_else(|| panic!("no latency figures:\n{out}"));
+    let rss = rss_kib(m.pid());
+    println!(
+        "FIGURE healthy lookups while hostile entries are touched ({touches} touches): {line}; daemon RSS {rss} KiB"
+    );
+    let field = |k: &str| -> f64 {
+        line.split_whitespace().find_map(|f| f.strip_prefix(k)).and_then(|v| v.parse().ok()).expect("figure")
+    };
+    assert!(field("n=") >= 500.0, "too few lookups timed: {line}");
+    assert!(field("p99=") < 250.0, "p99 of healthy lookups: {line}");
+    assert!(field("max=") < 2000.0, "slowest healthy lookup: {line}");
+    let log = m.stop();
+    let refused = |what: &str| log.lines().filter(|l| l.contains(what) && l.contains("refused")).count();
+    assert_eq!(refused("example.com/hostile/bigmod@v1.0.0"), 1, "the 3 GiB .mod refused once:\n{log}");
+    assert_eq!(refused("example.com/hostile/biginfo@v1.0.0"), 1, "the 100 MB .info refused once:\n{log}");
 }
