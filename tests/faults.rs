@@ -424,9 +424,10 @@ fn killed_daemon_during_build_then_remount_in_place() {
 
     let m = Mount::new(&store, &mnt, &[]);
     // Mount::new may see the stale mount's cached entries as "up": wait until the
-    // new daemon answers statfs.
+    // new daemon answers statfs. (Between its detaching the stale mount and
+    // mounting, statfs answers for the bare directory: wait for a mount there too.)
     let t2 = Instant::now();
-    while unsafe { libc::statvfs(c.as_ptr(), &mut sfs) } != 0 {
+    while unsafe { libc::statvfs(c.as_ptr(), &mut sfs) } != 0 || mounts_at(&mnt) == 0 {
         assert!(t2.elapsed() < Duration::from_secs(20), "the new daemon never answered:\n{}", m.log_text());
         std::thread::sleep(Duration::from_millis(20));
     }
