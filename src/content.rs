@@ -18,9 +18,13 @@ use crate::cache::ByteLru;
 use crate::error::{Error, Result};
 use crate::hash;
 use crate::pagebuf::PageBuf;
+use crate::rows;
 use crate::stats::{self, Stats};
 use crate::store::{self, Module, Store, SumKind};
+use crate::verdict::{Backoff, Failure, RETRY_AFTER};
 use crate::zipfmt::{self, Entry};
+
+mod gomod;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
@@ -60,7 +64,10 @@ enum VState {
     Unverified,
     Running,
     Ok(Arc<Verified>),
+    /// A verdict: kept until the mount ends.
     Failed(Arc<str>),
+    /// The module could not be read (see verdict.rs): tried again after a while.
+    Retry(Arc<str>, std::time::Instant),
 }
 
 struct ModState {
@@ -68,8 +75,11 @@ struct ModState {
     entries: OnceLock<std::result::Result<Arc<[Entry]>, Arc<str>>>,
     verify: Mutex<VState>,
     done: Condvar,
-    /// The .mod bytes once they matched their hash (cmd/go opens them very often).
+    /// The .mod bytes once they matched their hash (cmd/go opens them very often),
+    /// or the verdict that refused them, and the last failure to read them.
     gomod: OnceLock<Bytes>,
+    gomod_refused: OnceLock<Arc<str>>,
+    gomod_backoff: Backoff,
 }
 
 pub struct Content {
@@ -114,15 +124,24 @@ pub fn bytes(v: Vec<u8>) -> Bytes {
     Arc::new(PageBuf::new(v))
 }
 
+/// `path@version` for messages, escaped: the index is not trusted to hold only
+/// names import would accept (see `rows.rs`), and the log must stay one line each.
 fn label(m: &Module) -> String {
-    format!("{}@{}", m.path, m.version)
+    crate::logger::printable_str(&format!("{}@{}", m.path, m.version))
 }
 
 impl Content {
     /// `extra_sums`: go.sum lines given at mount; they must agree with the store.
     pub fn new(store: Store, extra_sums: &[store::Sum], opts: Options, stats: Arc<Stats>) -> Result<Content> {
         let t0 = std::time::Instant::now();
-        let modules = Arc::new(store.modules()?);
+        // Rows import would not have written are refused here, before anything is
+        // named or trusted after them (see rows.rs).
+        let (modules, refused) = rows::check_rows(store.modules()?);
+        for why in &refused {
+            log::error!("{why}");
+            stats::inc(&stats.verifications_failed);
+        }
+        let modules = Arc::new(modules);
         let t_modules = t0.elapsed();
         // (path, version, kind) -> [(h1, source)]
         type SumKey<'a> = (&'a str, &'a str, SumKind);
@@ -175,6 +194,8 @@ impl Content {
                 verify: Mutex::new(VState::Unverified),
                 done: Condvar::new(),
                 gomod: OnceLock::new(),
+                gomod_refused: OnceLock::new(),
+                gomod_backoff: Backoff::default(),
             })
             .collect();
         Ok(Content {
@@ -224,19 +245,24 @@ impl Content {
             Some(e) => e.clone(),
             None => {
                 let module = self.module(m)?;
-                let list: Arc<[Entry]> = {
+                // One more than the row's count: a longer list is refused without
+                // reading (or holding) the rest.
+                let want = module.zip.as_ref().map_or(0, |z| z.file_count);
+                let list: Arc<[Entry]> = if want > PRIVATE_READ_ENTRIES {
+                    // A long list is read on a connection of its own, so other
+                    // modules' first lookups do not wait for it.
+                    Store::open_ro(&self.store_dir)?.entries_at_most(module.id, want + 1)?.into()
+                } else {
                     let store = self.store.lock().map_err(|_| Error::Invalid("store lock poisoned".into()))?;
-                    store.entries(module.id)?.into()
+                    store.entries_at_most(module.id, want + 1)?.into()
                 };
-                let checked = zipfmt::check_file_names(list.iter().map(|e| e.name.as_str())).map(|_| list).map_err(
-                    |why| -> Arc<str> {
-                        format!(
-                            "{}: the store index lists an invalid file name: {why}; every file of this module fails with EIO",
-                            label(module)
-                        )
-                        .into()
-                    },
-                );
+                let checked = rows::check_entries(module, &list).map(|_| list).map_err(|why| -> Arc<str> {
+                    format!(
+                        "{}: the store index lists files no module zip could hold: {why}; every file of this module fails with EIO",
+                        label(module)
+                    )
+                    .into()
+                });
                 stats::inc(&self.stats.modules_loaded);
                 let mut first = false;
                 let e = st
@@ -270,8 +296,9 @@ impl Content {
             match &*g {
                 VState::Ok(v) => return Ok(v.clone()),
                 VState::Failed(why) => return Err(Error::Invalid(why.to_string())),
+                VState::Retry(why, at) if at.elapsed() < RETRY_AFTER => return Err(Error::Invalid(why.to_string())),
                 VState::Running => g = st.done.wait(g).map_err(|_| poisoned())?,
-                VState::Unverified => break,
+                VState::Unverified | VState::Retry(..) => break,
             }
         }
         *g = VState::Running;
@@ -284,7 +311,12 @@ impl Content {
                 *g = VState::Ok(v.clone());
                 Ok(v)
             }
-            Err(why) => {
+            Err(Failure { why, transient: true }) => {
+                log::warn!("{why}");
+                *g = VState::Retry(why.clone().into(), std::time::Instant::now());
+                Err(Error::Invalid(why))
+            }
+            Err(Failure { why, transient: false }) => {
                 if !self.is_entries_refusal(m, &why) {
                     stats::inc(&self.stats.verifications_failed);
                     log::error!("{why}");
@@ -297,29 +329,46 @@ impl Content {
         result
     }
 
-    fn run_verification(&self, m: u32) -> std::result::Result<Verified, String> {
+    fn run_verification(&self, m: u32) -> std::result::Result<Verified, Failure> {
         let module = self.module(m).map_err(|e| e.to_string())?;
         let name = label(module);
         let expected = match &self.trust[m as usize].zip {
             Ok(Some(h)) => h.clone(),
-            Ok(None) => return Err(format!("{name}: the store has no zip for this module")),
-            Err(why) => return Err(why.clone()),
+            Ok(None) => return Err(format!("{name}: refused: the store has no zip for this module").into()),
+            Err(why) => return Err(why.clone().into()),
         };
         let Some(zi) = &module.zip else {
-            return Err(format!("{name}: the store has no zip for this module"));
+            return Err(format!("{name}: refused: the store has no zip for this module").into());
         };
         let blob = store::blob_path(&self.store_dir, &zi.blob);
-        let fail = |what: String| {
-            format!("{name}: {what} (blob {}); every file of this module fails with EIO", blob.display())
+        // The log says which it was: a verdict, or a failure to read that the next
+        // access tries again.
+        let fail = |f: Failure| -> Failure {
+            let transient = f.transient;
+            f.map(|what| {
+                if transient {
+                    format!(
+                        "{name}: could not read blob (will retry on the next access): {what} (blob {})",
+                        blob.display()
+                    )
+                } else {
+                    format!(
+                        "{name}: refused: {what} (blob {}); every file of this module fails with EIO",
+                        blob.display()
+                    )
+                }
+            })
         };
         let zip =
-            store::open_blob(&self.store_dir, &zi.blob).map_err(|e| fail(format!("cannot open zip blob: {e}")))?;
+            store::open_blob(&self.store_dir, &zi.blob).map_err(|e| fail(Failure::io("cannot open zip blob", &e)))?;
         let entries = self.entries(m).map_err(|e| {
             let why = e.to_string();
             if self.is_entries_refusal(m, &why) {
-                why
+                Failure::verdict(why)
+            } else if matches!(e, Error::Db(_)) {
+                fail(Failure { why, transient: true })
             } else {
-                fail(why)
+                fail(Failure::verdict(why))
             }
         })?;
         stats::inc(&self.stats.modules_extracted);
@@ -331,9 +380,9 @@ impl Content {
         // tree's Hash1 must be the trusted one. Nothing is served until both pass
         // (readers wait in `verified`).
         let check_blob = |got: std::io::Result<String>| match got {
-            Err(e) => Err(fail(format!("cannot read zip blob: {e}"))),
+            Err(e) => Err(fail(Failure::io("cannot read zip blob", &e))),
             Ok(got) if got != zi.blob => {
-                Err(fail(format!("zip blob is corrupt: its sha256 is {got}, expected {}", zi.blob)))
+                Err(fail(Failure::verdict(format!("zip blob is corrupt: its sha256 is {got}, expected {}", zi.blob))))
             }
             Ok(_) => Ok(()),
         };
@@ -353,7 +402,7 @@ impl Content {
         };
         let (h1, digests) = tree.map_err(fail)?;
         if h1 != expected {
-            return Err(fail(format!("checksum mismatch: expected {expected}, got {h1}")));
+            return Err(fail(Failure::verdict(format!("checksum mismatch: expected {expected}, got {h1}"))));
         }
         stats::inc(&self.stats.verifications_ok);
         Ok(Verified { zip, digests })
@@ -374,9 +423,9 @@ impl Content {
         module: &Module,
         zip: &File,
         entries: &[Entry],
-    ) -> std::result::Result<(String, Vec<[u8; 32]>), String> {
+    ) -> std::result::Result<(String, Vec<[u8; 32]>), Failure> {
         let layout = zipfmt::check_layout_file(zip, &module.path, &module.version)
-            .map_err(|e| format!("cannot read zip blob: {e}"))?
+            .map_err(|e| Failure::io("cannot read zip blob", &e))?
             .map_err(|e| match &e.entry {
                 Some(entry) => format!("invalid module zip: {entry}: {}", e.rule),
                 None => format!("invalid module zip: {}", e.rule),
@@ -389,7 +438,8 @@ impl Content {
                     format!("the index disagrees with the zip blob about {:?} (index {i:?}, zip {z:?})", i.name)
                 }
                 None => format!("the index lists {} files, the zip blob holds {}", entries.len(), files.len()),
-            });
+            }
+            .into());
         }
         // Keep the files of small modules: they are about to be read. (Only small ones:
         // a large tree would flush the cache for files nobody may ask for.)
@@ -397,7 +447,7 @@ impl Content {
         // Large trees are inflated in slices, one thread each (the caller's thread
         // takes the first).
         let slices = slices_for(&layout.items, layout.total_size);
-        let parts: Vec<std::result::Result<Vec<Hashed>, String>> = std::thread::scope(|s| {
+        let parts: Vec<std::result::Result<Vec<Hashed>, Failure>> = std::thread::scope(|s| {
             let rest: Vec<_> = slices[1..]
                 .iter()
                 .map(|r| {
@@ -406,8 +456,10 @@ impl Content {
                 })
                 .collect();
             let mut parts = vec![self.hash_items(m, zip, entries, &layout.items[slices[0].clone()], keep)];
-            parts
-                .extend(rest.into_iter().map(|t| t.join().unwrap_or_else(|_| Err("a hashing thread panicked".into()))));
+            parts.extend(
+                rest.into_iter()
+                    .map(|t| t.join().unwrap_or_else(|_| Err(Failure::verdict("a hashing thread panicked")))),
+            );
             parts
         });
         let mut digests = vec![[0u8; 32]; entries.len()];
@@ -435,7 +487,7 @@ impl Content {
         entries: &[Entry],
         items: &[zipfmt::LayoutItem],
         keep: bool,
-    ) -> std::result::Result<Vec<Hashed>, String> {
+    ) -> std::result::Result<Vec<Hashed>, Failure> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let e = &item.entry;
@@ -444,13 +496,14 @@ impl Content {
                 true => Some(
                     entries
                         .binary_search_by(|x| x.name.as_str().cmp(&e.name))
-                        .map_err(|_| format!("{}: not in the index", e.name))?,
+                        .map_err(|_| format!("{}: not in the index", crate::logger::printable_str(&e.name)))?,
                 ),
                 false => None,
             };
             let d: [u8; 32] = if let Some(slot) = slot.filter(|_| keep && !self.is_large(e)) {
                 let (reserved, mut data) = self.reserve(e.size);
-                zipfmt::read_entry_into(zip, e, data.as_mut_slice()).map_err(|err| format!("cannot extract: {err}"))?;
+                zipfmt::read_entry_into(zip, e, data.as_mut_slice())
+                    .map_err(|err| Failure::io("cannot extract", &err))?;
                 let d = hash::sha256(&data);
                 self.cache_put((m, slot as u32), Arc::new(data), reserved);
                 d
@@ -458,7 +511,7 @@ impl Content {
                 // Streamed: a large file never sits in memory whole just to be hashed.
                 let mut h = Sha256::new();
                 zipfmt::stream_entry(zip, e, &mut |chunk| h.update(chunk))
-                    .map_err(|err| format!("cannot extract: {err}"))?;
+                    .map_err(|err| Failure::io("cannot extract", &err))?;
                 h.finalize().into()
             };
             out.push((slot, d));
@@ -537,7 +590,7 @@ impl Content {
                 let why = format!(
                     "{}: {} changed since the module was verified (zip blob modified?); refusing to serve it",
                     label(module),
-                    entry.name
+                    crate::logger::printable_str(&entry.name)
                 );
                 log::error!("{why}");
                 stats::inc(&self.stats.verifications_failed);
@@ -561,8 +614,13 @@ impl Content {
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
         let (reserved, mut data) = self.reserve(entry.size);
-        zipfmt::read_entry_into(&v.zip, entry, data.as_mut_slice())
-            .map_err(|err| Error::Invalid(format!("{}: {}: cannot extract: {err}", label(module), entry.name)))?;
+        zipfmt::read_entry_into(&v.zip, entry, data.as_mut_slice()).map_err(|err| {
+            Error::Invalid(format!(
+                "{}: {}: cannot extract: {err}",
+                label(module),
+                crate::logger::printable_str(&entry.name)
+            ))
+        })?;
         self.check_digest(&v, module, e, entry, hash::sha256(&data))?;
         let data: Bytes = Arc::new(data);
         self.cache_put((m, e), data.clone(), reserved);
@@ -587,7 +645,7 @@ impl Content {
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
         let io_err = |what: &str, err: std::io::Error| {
-            Error::Invalid(format!("{}: {}: {what}: {err}", label(module), entry.name))
+            Error::Invalid(format!("{}: {}: {what}: {err}", label(module), crate::logger::printable_str(&entry.name)))
         };
         let mut out = spill_file(&self.opts.spill_dir)
             .map_err(|err| io_err(&format!("cannot create a file in {}", self.opts.spill_dir.display()), err))?;
@@ -613,52 +671,10 @@ impl Content {
         Ok(f)
     }
 
-    /// `<v>.mod`, checked against its trusted `/go.mod` hash on every open (it is small).
-    pub fn mod_file(&self, m: u32) -> Result<Bytes> {
-        let st = self.state(m)?;
-        if let Some(b) = st.gomod.get() {
-            return Ok(b.clone());
-        }
-        let module = self.module(m)?;
-        let expected = self.trust[m as usize].module.clone().map_err(Error::Invalid)?;
-        let p = store::blob_path(&self.store_dir, &module.mod_blob);
-        let data = store::open_blob(&self.store_dir, &module.mod_blob)
-            .and_then(|mut f| {
-                let mut v = Vec::new();
-                std::io::Read::read_to_end(&mut f, &mut v).map(|_| v)
-            })
-            .map_err(|e| {
-                // Logged, not just answered with EIO: the store is damaged (or tampered with).
-                let why = format!("{}: cannot read .mod blob {}: {e}", label(module), p.display());
-                log::error!("{why}");
-                stats::inc(&self.stats.verifications_failed);
-                Error::Invalid(why)
-            })?;
-        if self.opts.verify {
-            let got = hash::hash1_gomod(&data);
-            if got != expected {
-                let why = format!(
-                    "{}: go.mod checksum mismatch: expected {expected}, got {got} (blob {})",
-                    label(module),
-                    p.display()
-                );
-                log::error!("{why}");
-                stats::inc(&self.stats.verifications_failed);
-                return Err(Error::Invalid(why));
-            }
-        }
-        Ok(st.gomod.get_or_init(|| bytes(data)).clone())
-    }
-
     /// Whether answering for this module can block: not yet verified (or failed,
     /// which is quick too, but rare enough to leave to the workers).
     pub fn is_verified(&self, m: u32) -> bool {
         self.states.get(m as usize).is_some_and(|st| st.verify.try_lock().is_ok_and(|g| matches!(*g, VState::Ok(_))))
-    }
-
-    /// Whether the .mod is already checked and in memory.
-    pub fn has_mod(&self, m: u32) -> bool {
-        self.states.get(m as usize).is_some_and(|st| st.gomod.get().is_some())
     }
 
     /// `<v>.ziphash`: only once the module verified (cmd/go trusts this file).
@@ -682,6 +698,9 @@ impl Content {
 /// A zip entry's slot in the module's (sorted) entry list, None for a directory
 /// entry, and the sha256 of its contents.
 type Hashed = (Option<usize>, [u8; 32]);
+
+/// Entry lists longer than this are read from the index on their own connection.
+const PRIVATE_READ_ENTRIES: u64 = 20_000;
 
 /// Trees smaller than this are hashed by one thread: starting more costs more
 /// than it saves.

@@ -4,11 +4,12 @@
 
 use crate::content::{bytes, Bytes, Content};
 use crate::error::{Error, Result};
+use crate::missing::{Missing, Wanted};
 use crate::modpath;
 use crate::namespace::{Kind, Namespace};
 use crate::stats;
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The time shown for directories that belong to no module: Go's first release
@@ -40,10 +41,9 @@ pub struct Fs {
     /// Per-module modification time (from .info), seconds since the epoch; parsed
     /// on first use, not at mount (start-up time matters more).
     mtimes: Vec<OnceLock<u64>>,
-    missing_logged: Mutex<HashSet<String>>,
+    missing: Missing,
     /// `path@version` of every module in the store (go.mod-only ones too).
     known: HashSet<String>,
-    store_hint: String,
 }
 
 fn lock_err() -> Error {
@@ -62,19 +62,12 @@ impl Fs {
             t0.elapsed().as_secs_f64() * 1e3
         );
         let known = content.modules.iter().map(|m| format!("{}@{}", m.path, m.version)).collect();
-        Fs {
-            known,
-            ns: RwLock::new(ns),
-            store_hint: String::new(),
-            content,
-            mtimes,
-            missing_logged: Mutex::new(HashSet::new()),
-        }
+        Fs { known, ns: RwLock::new(ns), content, mtimes, missing: Missing::new() }
     }
 
     /// How to tell users to fill a missing module (named in the missing-module log line).
     pub fn set_store_hint(&mut self, store: &str) {
-        self.store_hint = store.to_string();
+        self.missing.set_store_hint(store);
     }
 
     /// Makes sure a module root's children are in the namespace.
@@ -117,11 +110,12 @@ impl Fs {
             Kind::List(l) => (self.list_bytes(ns, l).len() as u64, BASE_TIME),
             Kind::Info(m) => (m_of(m)?.info.as_ref().map_or(0, |i| i.len() as u64), module_time(m)),
             Kind::Mod(m) => {
-                // The size of the bytes that will be served: read (small), checked
-                // and kept by mod_file, which opens the blob without following
-                // symlinks and logs why it cannot. (A stat of the blob path would
-                // follow a symlink planted in the store.)
-                (self.content.mod_file(m)?.len() as u64, module_time(m))
+                // The blob's size, from its open descriptor (a stat of the blob path
+                // would follow a symlink planted in the store), checked against
+                // Go's go.mod limit: a lookup never reads or hashes the blob, which a
+                // store writer may have made gigabytes of sparse file. Reads check
+                // its hash (off the request loop).
+                (self.content.mod_size(m)?, module_time(m))
             }
             Kind::Zip(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.size), module_time(m)),
             Kind::ZipHash(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.h1.len() as u64), module_time(m)),
@@ -164,6 +158,21 @@ impl Fs {
         self.ensure_loaded(child)?;
         let ns = self.ns.read().map_err(|_| lock_err())?;
         self.attr_of(&ns, child)
+    }
+
+    /// Whether a lookup can be answered without module-sized work: loading a
+    /// module's entry list from the index and naming its files, which a store
+    /// writer can make millions long. The request loop answers quick ones itself
+    /// and hands the others to a worker, so one module never stalls everyone's
+    /// lookups.
+    pub fn lookup_is_quick(&self, parent: u64, name: &str) -> bool {
+        let Ok(ns) = self.ns.read() else { return false };
+        ns.is_loaded(parent) && ns.child(parent, name).is_none_or(|c| ns.is_loaded(c))
+    }
+
+    /// As [`Fs::lookup_is_quick`], for getattr and readdir of a node.
+    pub fn is_quick(&self, ino: u64) -> bool {
+        self.ns.read().is_ok_and(|ns| ns.is_loaded(ino))
     }
 
     pub fn getattr(&self, ino: u64) -> Result<Option<Attr>> {
@@ -257,13 +266,18 @@ impl Fs {
         Ok(Some(out))
     }
 
-    /// Logs, once per name, a lookup for a module the store does not have.
+    /// Counts, and logs within bounds (see `missing.rs`), a lookup for a module
+    /// the store does not have: a version of a known path, or a path the store
+    /// has no version of at all.
     fn note_missing(&self, parent: u64, name: &str) {
-        let Ok(ns) = self.ns.read() else { return };
-        if ns.kind(parent) != Some(Kind::Dir) {
-            return;
-        }
-        let dir = ns.path_of(parent);
+        let dir = {
+            let Ok(ns) = self.ns.read() else { return };
+            if ns.kind(parent) != Some(Kind::Dir) {
+                return;
+            }
+            ns.path_of(parent)
+        };
+        let stats = &self.content.stats;
         // What cmd/go probes for a module it needs: the tree `<path>@<v>` and, in
         // `cache/download/<path>/@v/`, `<v>.mod`, `<v>.info`, `<v>.zip`, `<v>.ziphash`
         // and `<v>.lock`. Other misses (`.partial`, temp names) are normal.
@@ -273,6 +287,22 @@ impl Fs {
                 return;
             }
             format!("{esc_path}@{v}")
+        } else if let Some(below) = dir.strip_prefix("cache/download").map(|d| d.trim_start_matches('/')) {
+            // A path the store has no version of: the kernel's walk to
+            // `cache/download/<path>/@v/<v>.mod` stops at its first missing
+            // element, here. (`sumdb/` holds the checksum database, not modules.)
+            if below == "sumdb" || below.starts_with("sumdb/") || (below.is_empty() && name == "sumdb") {
+                return;
+            }
+            let esc = match (below.is_empty(), name) {
+                (_, "@v") => below.to_string(),
+                (true, _) => name.to_string(),
+                (false, _) => format!("{below}/{name}"),
+            };
+            if let Some(p) = modpath::unescape(&esc).filter(|p| plausible_module_path(p)) {
+                self.missing.note(Wanted::Path(&p), stats);
+            }
+            return;
         } else if !dir.starts_with("cache") && name.contains('@') && !name.ends_with(".partial") {
             if dir.is_empty() {
                 name.to_string()
@@ -284,25 +314,22 @@ impl Fs {
         };
         let Some((p, v)) = wanted.rsplit_once('@') else { return };
         let (Some(p), Some(v)) = (modpath::unescape(p), modpath::unescape(v)) else { return };
-        if !modpath::is_canonical_version(&v) {
+        if !modpath::is_canonical_version(&v) || !plausible_module_path(&p) {
             return;
         }
-        let key = format!("{p}@{v}");
-        if self.known.contains(&key) {
+        if self.known.contains(&format!("{p}@{v}")) {
             // A go.mod-only module: cmd/go checks for its zip or tree (go mod verify
             // does), finds none, and needs none.
             return;
         }
-        let first = self.missing_logged.lock().map(|mut s| s.insert(key.clone())).unwrap_or(false);
-        if first {
-            stats::inc(&self.content.stats.modules_missing);
-            log::warn!(
-                "missing module {key}: not in the store; add it with `modcachefs import{} <GOPROXY dir, GOMODCACHE or {}.zip>`",
-                self.store_hint,
-                v
-            );
-        }
+        self.missing.note(Wanted::Version { path: &p, version: &v }, stats);
     }
+}
+
+/// Whether a missing name could be a module path cmd/go asks for (a domain first):
+/// other misses (editor probes, `.git`) are not worth a hint.
+fn plausible_module_path(p: &str) -> bool {
+    modpath::check_module_path(p).is_ok() && p.split('/').next().is_some_and(|first| first.contains('.'))
 }
 
 pub fn slice(b: &[u8], offset: u64, size: u32) -> &[u8] {

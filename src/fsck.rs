@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::hash;
+use crate::logger::printable_str;
 use crate::store::{self, Module, Store};
 use crate::zipfmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,10 +21,12 @@ pub struct Report {
 /// the recorded `/go.mod` h1, the zip is still valid, hashes to the recorded h1 and
 /// has exactly the entries the index lists.
 pub fn check_module(store: &Store, m: &Module, entries: &[zipfmt::Entry]) -> Vec<String> {
-    let label = format!("{}@{}", m.path, m.version);
+    let label = printable_str(&label(m));
     let mut problems = Vec::new();
+    // Read as the mount reads them: no symlink followed, nothing over the limit read.
     let blob = |digest: &str, what: &str, problems: &mut Vec<String>| -> Option<Vec<u8>> {
-        match store.read_blob(digest) {
+        let limit = if what == "zip" { zipfmt::MAX_ZIP_SIZE } else { crate::rows::MAX_MOD_SIZE };
+        match store::read_blob_limited(store.dir(), digest, limit) {
             Ok(b) if store::digest_hex(&b) == digest => Some(b),
             Ok(_) => {
                 problems.push(format!(
@@ -61,13 +64,20 @@ pub fn check_module(store: &Store, m: &Module, entries: &[zipfmt::Entry]) -> Vec
     problems
 }
 
+fn label(m: &Module) -> String {
+    format!("{}@{}", m.path, m.version)
+}
+
 pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Report> {
     let store = Store::open_ro(store_dir)?;
-    let modules = store.modules()?;
+    let rows = store.modules()?;
     drop(store);
+    let count = rows.len();
+    // The rows a mount would refuse are problems here, and are not checked further.
+    let (modules, refused) = crate::rows::check_rows(rows);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let report = Mutex::new(Report { modules: modules.len(), ..Default::default() });
+    let report = Mutex::new(Report { modules: count, problems: refused, ..Default::default() });
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
         for _ in 0..threads.max(1) {
@@ -77,8 +87,14 @@ pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(us
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(m) = modules.get(i) else { return Ok(()) };
-                    let entries = if m.zip.is_some() { store.entries(m.id)? } else { Vec::new() };
-                    let problems = check_module(&store, m, &entries);
+                    let entries = match &m.zip {
+                        Some(z) => store.entries_at_most(m.id, z.file_count + 1)?,
+                        None => store.entries_at_most(m.id, 1)?,
+                    };
+                    let mut problems = check_module(&store, m, &entries);
+                    if let Err(why) = crate::rows::check_entries(m, &entries) {
+                        problems.push(format!("{}: the index's entry list: {why}", printable_str(&label(m))));
+                    }
                     if let Ok(mut r) = report.lock() {
                         if let Some(z) = &m.zip {
                             r.zips += 1;

@@ -102,23 +102,27 @@ impl Adapter {
     }
 
     fn file_attr(&self, a: &Attr) -> FileAttr {
-        FileAttr {
-            ino: a.ino,
-            size: a.size,
-            blocks: a.size.div_ceil(512),
-            atime: a.mtime,
-            mtime: a.mtime,
-            ctime: a.mtime,
-            crtime: a.mtime,
-            kind: if a.is_dir { FileType::Directory } else { FileType::RegularFile },
-            perm: a.perm,
-            nlink: a.nlink,
-            uid: self.uid,
-            gid: self.gid,
-            rdev: 0,
-            blksize: 4096,
-            flags: 0,
-        }
+        file_attr(a, self.uid, self.gid)
+    }
+}
+
+fn file_attr(a: &Attr, uid: u32, gid: u32) -> FileAttr {
+    FileAttr {
+        ino: a.ino,
+        size: a.size,
+        blocks: a.size.div_ceil(512),
+        atime: a.mtime,
+        mtime: a.mtime,
+        ctime: a.mtime,
+        crtime: a.mtime,
+        kind: if a.is_dir { FileType::Directory } else { FileType::RegularFile },
+        perm: a.perm,
+        nlink: a.nlink,
+        uid,
+        gid,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
     }
 }
 
@@ -159,6 +163,16 @@ impl Filesystem for Adapter {
         let Some(name) = name.to_str() else {
             return reply.entry(&TTL, &negative_entry(), 0);
         };
+        if !self.fs.lookup_is_quick(parent, name) {
+            // A module tree opened for the first time: its entries are loaded by a
+            // worker, so a huge one never stalls the request loop.
+            let (fs, name, uid, gid) = (self.fs.clone(), name.to_string(), self.uid, self.gid);
+            return self.pool.run(move || match fs.lookup(parent, &name) {
+                Ok(Some(a)) => reply.entry(&TTL, &file_attr(&a, uid, gid), 0),
+                Ok(None) => reply.entry(&TTL, &negative_entry(), 0),
+                Err(e) => reply.error(errno(&fs, &e)),
+            });
+        }
         match self.fs.lookup(parent, name) {
             Ok(Some(a)) => reply.entry(&TTL, &self.file_attr(&a), 0),
             Ok(None) => reply.entry(&TTL, &negative_entry(), 0),
@@ -167,6 +181,14 @@ impl Filesystem for Adapter {
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        if !self.fs.is_quick(ino) {
+            let (fs, uid, gid) = (self.fs.clone(), self.uid, self.gid);
+            return self.pool.run(move || match fs.getattr(ino) {
+                Ok(Some(a)) => reply.attr(&TTL, &file_attr(&a, uid, gid)),
+                Ok(None) => reply.error(libc::ENOENT),
+                Err(e) => reply.error(errno(&fs, &e)),
+            });
+        }
         match self.fs.getattr(ino) {
             Ok(Some(a)) => reply.attr(&TTL, &self.file_attr(&a)),
             Ok(None) => reply.error(libc::ENOENT),
@@ -259,23 +281,12 @@ impl Filesystem for Adapter {
         reply.opened(0, FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE);
     }
 
-    fn readdir(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, offset: i64, mut reply: ReplyDirectory) {
-        let entries = match self.fs.readdir(ino) {
-            Ok(Some(e)) => e,
-            Ok(None) => return reply.error(libc::ENOTDIR),
-            Err(e) => return reply.error(errno(&self.fs, &e)),
-        };
-        let parent = self.fs.parent_of(ino).unwrap_or(ino);
-        let dots = [(ino, "."), (parent, "..")];
-        let all =
-            dots.iter().map(|(i, n)| (*i, true, *n)).chain(entries.iter().map(|e| (e.ino, e.is_dir, e.name.as_str())));
-        for (i, (ino, is_dir, name)) in all.enumerate().skip(offset.max(0) as usize) {
-            let kind = if is_dir { FileType::Directory } else { FileType::RegularFile };
-            if reply.add(ino, (i + 1) as i64, kind, name) {
-                break;
-            }
+    fn readdir(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, offset: i64, reply: ReplyDirectory) {
+        if !self.fs.is_quick(ino) {
+            let fs = self.fs.clone();
+            return self.pool.run(move || readdir(&fs, ino, offset, reply));
         }
-        reply.ok();
+        readdir(&self.fs, ino, offset, reply)
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
@@ -389,6 +400,25 @@ impl Filesystem for Adapter {
     fn fallocate(&mut self, _r: &Request<'_>, _i: u64, _fh: u64, _o: i64, _l: i64, _m: i32, reply: ReplyEmpty) {
         reply.error(libc::EROFS)
     }
+}
+
+fn readdir(fs: &Fs, ino: u64, offset: i64, mut reply: ReplyDirectory) {
+    let entries = match fs.readdir(ino) {
+        Ok(Some(e)) => e,
+        Ok(None) => return reply.error(libc::ENOTDIR),
+        Err(e) => return reply.error(errno(fs, &e)),
+    };
+    let parent = fs.parent_of(ino).unwrap_or(ino);
+    let dots = [(ino, "."), (parent, "..")];
+    let all =
+        dots.iter().map(|(i, n)| (*i, true, *n)).chain(entries.iter().map(|e| (e.ino, e.is_dir, e.name.as_str())));
+    for (i, (ino, is_dir, name)) in all.enumerate().skip(offset.max(0) as usize) {
+        let kind = if is_dir { FileType::Directory } else { FileType::RegularFile };
+        if reply.add(ino, (i + 1) as i64, kind, name) {
+            break;
+        }
+    }
+    reply.ok();
 }
 
 #[derive(Debug, Clone)]

@@ -153,7 +153,10 @@ impl Namespace {
         for (i, m) in modules.iter().enumerate() {
             let i = i as u32;
             let (Some(ep), Some(ev)) = (modpath::escape(&m.path), modpath::escape(&m.version)) else {
-                log::warn!("{}@{}: cannot be named in a module cache (not escapable); not served", m.path, m.version);
+                log::warn!(
+                    "{}: cannot be named in a module cache (not escapable); not served",
+                    crate::logger::printable_str(&format!("{}@{}", m.path, m.version))
+                );
                 continue;
             };
             // Modules come sorted by path: the versions of one path share its

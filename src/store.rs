@@ -47,6 +47,9 @@ pub struct Module {
     pub mod_h1: String,
     pub mod_h1_origin: String,
     pub info: Option<Vec<u8>>,
+    /// Bytes of the `.info` in the index. Over [`crate::rows::MAX_INFO_SIZE`],
+    /// `info` is not read at all (None) and the row is refused.
+    pub info_size: u64,
     pub zip: Option<ZipInfo>,
 }
 
@@ -93,8 +96,13 @@ pub struct Store {
     was_wal: bool,
 }
 
-const MODULE_COLS: &str = "id, path, version, mod_blob, mod_h1, mod_h1_origin, info, \
-     zip_blob, zip_h1, zip_h1_origin, zip_size, file_count, tree_size";
+// An .info over the limit is not even read: a planted 100 MB one would cost the
+// mount its memory at start-up (see rows.rs).
+const MODULE_COLS: &str = "id, path, version, mod_blob, mod_h1, mod_h1_origin, \
+     CASE WHEN octet_length(info) <= 65536 THEN info END, \
+     zip_blob, zip_h1, zip_h1_origin, zip_size, file_count, tree_size, coalesce(octet_length(info), 0)";
+
+const _: () = assert!(crate::rows::MAX_INFO_SIZE == 65536, "MODULE_COLS spells the limit out");
 
 fn module_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Module> {
     let zip_blob: Option<String> = r.get(7)?;
@@ -116,7 +124,13 @@ fn module_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Module> {
         mod_blob: r.get(3)?,
         mod_h1: r.get(4)?,
         mod_h1_origin: r.get(5)?,
-        info: r.get(6)?,
+        // Import writes a BLOB; a TEXT planted instead is the same bytes, not a
+        // reason to refuse the whole index.
+        info: match r.get_ref(6)? {
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Some(b.to_vec()),
+            _ => None,
+        },
+        info_size: r.get::<_, i64>(13)? as u64,
         zip,
     })
 }
@@ -268,11 +282,19 @@ impl Store {
 
     /// The zip entries of one module, sorted by name.
     pub fn entries(&self, module_id: i64) -> Result<Vec<Entry>> {
+        self.entries_at_most(module_id, i64::MAX as u64)
+    }
+
+    /// The first `limit` zip entries of one module, sorted by name: a reader that
+    /// knows how many there should be asks for one more and never reads (or holds)
+    /// more than that, however many rows a hostile index has.
+    pub fn entries_at_most(&self, module_id: i64, limit: u64) -> Result<Vec<Entry>> {
         let mut st = self.conn.prepare_cached(
             "SELECT name, data_offset, compressed_size, size, method, crc32 FROM entries \
-             WHERE module_id = ?1 ORDER BY name",
+             WHERE module_id = ?1 ORDER BY name LIMIT ?2",
         )?;
-        let rows = st.query_map([module_id], |r| {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = st.query_map(params![module_id, limit], |r| {
             Ok(Entry {
                 name: r.get(0)?,
                 data_offset: r.get::<_, i64>(1)? as u64,
@@ -519,6 +541,29 @@ pub fn open_blob(store: &Path, digest_hex: &str) -> std::io::Result<fs::File> {
         return Err(refuse("not a regular file"));
     }
     Ok(f)
+}
+
+/// A whole blob, opened as [`open_blob`] does, if it is at most `limit` bytes:
+/// the size is checked on the open descriptor before anything is read, and no
+/// more than `limit` bytes are ever read (the file may grow meanwhile).
+pub fn read_blob_limited(store: &Path, digest_hex: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = open_blob(store, digest_hex)?;
+    let len = f.metadata()?.len();
+    if len > limit {
+        return Err(over_limit(len, limit));
+    }
+    let mut v = Vec::with_capacity(len as usize);
+    f.take(limit + 1).read_to_end(&mut v)?;
+    if v.len() as u64 > limit {
+        return Err(over_limit(v.len() as u64, limit));
+    }
+    Ok(v)
+}
+
+/// The error of a blob larger than the daemon will read.
+pub fn over_limit(len: u64, limit: u64) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::FileTooLarge, format!("{len} bytes, over the limit of {limit}"))
 }
 
 /// sha256 hex, the name of a blob.

@@ -131,24 +131,9 @@ impl fmt::Display for ZipError {
 
 impl std::error::Error for ZipError {}
 
-/// Renders possibly hostile bytes on one line: invalid UTF-8 as `\xNN`, control
-/// characters escaped (`\n`, `\u{0}`).
-pub(crate) fn printable(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_control() {
-                out.extend(c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
-}
+/// One escaping rule for every name that reaches a message or the log (moved to
+/// the logger, kept under its old name here).
+pub(crate) use crate::logger::printable;
 
 // ---------------------------------------------------------------------------
 // ZIP records

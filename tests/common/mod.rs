@@ -12,6 +12,38 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_modcachefs");
 
+/// The uid (and gid) of `nobody`, the unprivileged user of the tests.
+pub const NOBODY: u32 = 65534;
+
+/// The binary a [`Mount`] runs: [`BIN`], or `MODCACHEFS_TEST_BIN` to measure an
+/// older build with the same test (the figures a test prints, before and after).
+pub fn mount_bin() -> PathBuf {
+    std::env::var_os("MODCACHEFS_TEST_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(BIN))
+}
+
+/// Runs the command as nobody (no supplementary groups).
+pub fn as_nobody(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Makes a test's scratch directory reachable by nobody, and checks every ancestor.
+pub fn open_to_others(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    for a in dir.ancestors() {
+        let mode = std::fs::metadata(a).expect("stat ancestor").permissions().mode();
+        assert!(mode & 0o001 != 0, "{}: not searchable by other users (mode {mode:o})", a.display());
+    }
+}
+
 fn required_env(name: &str, what: &str) -> PathBuf {
     match std::env::var_os(name) {
         Some(v) => PathBuf::from(v),
@@ -178,7 +210,7 @@ impl Mount {
         std::fs::create_dir_all(dir).expect("mkdir mountpoint");
         let log = dir.with_extension("log");
         let logf = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(BIN)
+        let child = Command::new(mount_bin())
             .arg("--store")
             .arg(store)
             .arg("-v")
