@@ -297,7 +297,7 @@ fn other_users_and_socket_modes() {
         let mut c = Command::new(BIN);
         c.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
         c.env("XDG_RUNTIME_DIR", rt.path());
-        output_within(&mut as_nobody(&c), 20, "as nobody")
+        output_within(&mut setpriv_nobody(&c), 20, "as nobody")
     };
     let s = shared_mnt.as_os_str();
     let p = private_mnt.as_os_str();

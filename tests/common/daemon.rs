@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-pub const NOBODY: u32 = 65534;
-
 /// `cmd` as the unprivileged user `nobody` (uid and gid 65534, no other groups),
 /// with only PATH and the variables `cmd` sets.
-pub fn as_nobody(cmd: &Command) -> Command {
+pub fn setpriv_nobody(cmd: &Command) -> Command {
     let mut c = Command::new("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(cmd.get_program()).args(cmd.get_args());
     c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
