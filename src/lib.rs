@@ -20,6 +20,7 @@ pub mod logger;
 pub mod modpath;
 pub mod namespace;
 pub mod pagebuf;
+pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod zipfmt;

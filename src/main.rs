@@ -38,6 +38,8 @@ enum Cmd {
     Verify(VerifyArgs),
     /// Serve the store as a read-only GOMODCACHE at MOUNTPOINT (foreground; Ctrl-C unmounts)
     Mount(MountArgs),
+    /// Serve the store over HTTP as a GOPROXY (foreground; Ctrl-C stops)
+    Serve(modcachefs::serve::ServeArgs),
     /// Print the counters of a running mount
     Stats(StatsArgs),
     /// Print the environment that points Go at a mount: eval "$(modcachefs env /mnt/gomod)"
@@ -219,6 +221,7 @@ fn main() -> ExitCode {
         Cmd::Ls(a) => cmd_ls(&store_dir, a),
         Cmd::Verify(a) => cmd_verify(&store_dir, a),
         Cmd::Mount(a) => cmd_mount(&store_dir, a),
+        Cmd::Serve(a) => modcachefs::serve::run(&store_dir, a, collect_go_sums),
         Cmd::Stats(a) => cmd_stats(a),
         Cmd::Env(a) => cmd_env(a),
         Cmd::Umount(a) => cmd_umount(a),
