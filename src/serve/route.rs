@@ -74,7 +74,11 @@ pub(crate) fn parse(raw: &str) -> Result<Route, Refusal> {
         return Err(Refusal::Malformed(format!("invalid character {c:?} in the path")));
     }
     // Whatever the path asks for: no element may climb or be empty.
-    if path.split('/').any(|e| e == "." || e == "..") || path.contains("//") || path.contains('\\') {
+    if path.split('/').any(|e| e == "." || e == "..")
+        || path.contains("//")
+        || path.starts_with('/')
+        || path.contains('\\')
+    {
         return Err(Refusal::Malformed("the path has an empty, `.` or `..` element or a backslash".into()));
     }
     let (esc_path, rest) = match (path.split_once("/@v/"), path.strip_suffix("/@latest")) {
@@ -170,6 +174,7 @@ mod tests {
             "/../../etc/passwd",
             "/%2e%2e/%2e%2e/index.db",
             "/x/./y",
+            "//etc/passwd",
             "/example.com/../m/@v/v1.0.0.mod",
             "/example.com/%2e%2e/m/@v/v1.0.0.mod",
             "/%2e%2e/%2e%2e/etc/@v/list",
