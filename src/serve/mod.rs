@@ -52,7 +52,7 @@ pub struct ServeArgs {
     /// With --daemon: write the daemon's pid here
     #[arg(long, value_name = "FILE")]
     pub pidfile: Option<PathBuf>,
-    /// With --daemon: append logs here [default: /run/modcachefs/serve-ADDR.log for root]
+    /// With --daemon: append logs here [default: _modcachefs-serve-ADDR.log beside the stats sockets]
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
 }
