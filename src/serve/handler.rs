@@ -6,9 +6,13 @@
 //!
 //! Nothing of a module is sent before it verified. Zips are streamed from the
 //! verified blob in chunks, so a response holds a chunk or two in memory, however
-//! large the zip and however slow the client. Work that can block (a first
-//! verification, a blob read) runs on tokio's blocking pool, never on the threads
-//! that drive connections.
+//! large the zip and however slow the client. A first verification (seconds for a
+//! large module) and the first read of a `.mod` run on tokio's blocking pool, never
+//! on the threads that drive connections. Chunks of a verified zip are read on the
+//! connection's thread, as nginx reads files without `aio threads`: verification
+//! has just read the whole blob, so it is normally in the page cache, where a read
+//! is a copy of microseconds and a hand-off to another thread and back costs more
+//! (a cold read blocks that thread for one disk read of at most `CHUNK`).
 
 use crate::content::Verified;
 use crate::error::Result;
@@ -242,7 +246,7 @@ fn respond(reply: Reply, finish: Finish, head: bool) -> Response<Body> {
     }
 }
 
-/// `[start, end)` of a verified zip, read a chunk at a time on the blocking pool.
+/// `[start, end)` of a verified zip, read a chunk at a time (see the header).
 /// A read that fails or comes up short ends the stream with an error, which aborts
 /// the connection: the client sees a truncated body, never wrong bytes.
 fn zip_stream(
@@ -257,12 +261,7 @@ fn zip_stream(
             return Ok(None);
         }
         let n = (end - off).min(CHUNK) as u32;
-        let read = tokio::task::spawn_blocking(move || {
-            let got = snap.fs.content.read_zip(&v, off, n);
-            (snap, v, got)
-        })
-        .await;
-        let (snap, v, got) = read.map_err(std::io::Error::other)?;
+        let got = snap.fs.content.read_zip(&v, off, n);
         let chunk = match got {
             Ok(c) if c.is_empty() => Err(format!("the zip blob ends at {off} bytes, before its recorded size")),
             Ok(c) => Ok(c),
@@ -351,7 +350,7 @@ async fn answer(srv: &Arc<Server>, r: Route, headers: &HeaderMap) -> (Kind, Repl
             let blocks = match ext {
                 Ext::Info => false,
                 Ext::Mod => !c.has_mod(m),
-                Ext::Zip => !c.is_verified(m),
+                Ext::Zip => snap.verified_now(m).is_none(),
             };
             let name = format!("{esc_version}.{}", ext.as_str());
             let reply = if blocks {
@@ -450,7 +449,7 @@ fn file(snap: Arc<Snapshot>, m: u32, esc_path: &str, name: &str, label: &str, ex
         }
         Ext::Zip => {
             let Some(zi) = &module.zip else { return Reply::not_found(label) };
-            let v = match snap.fs.content.verified(m) {
+            let v = match snap.verified(m) {
                 Ok(v) => v,
                 Err(e) => return Reply::failed(label, &e),
             };

@@ -159,6 +159,11 @@ fn serve(
         for l in listeners {
             let app = axum::Router::new().fallback(handler::handle).with_state(srv.clone());
             let mut stop = stop_rx.clone();
+            // Headers and a small body go out as separate writes: without NODELAY,
+            // Nagle's algorithm holds the body back for the client's delayed ACK.
+            let l = axum::serve::ListenerExt::tap_io(l, |tcp: &mut tokio::net::TcpStream| {
+                let _ = tcp.set_nodelay(true);
+            });
             let server = axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;

@@ -7,7 +7,7 @@
 //! last such request ends. A new snapshot verifies each module again on its
 //! first use: its trusted hashes may have changed (`import` of a go.sum).
 
-use crate::content::{self, Content};
+use crate::content::{self, Content, Verified};
 use crate::error::Result;
 use crate::fs::Fs;
 use crate::serve::metrics::StoreSize;
@@ -15,12 +15,16 @@ use crate::stats::Stats;
 use crate::store::{self, Store, Sum};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub(crate) struct Snapshot {
     pub(crate) fs: Fs,
     pub(crate) size: StoreSize,
     signature: Signature,
+    /// Each module's verified zip once a request has seen it verified: later
+    /// requests take it without the verification lock that every download of a
+    /// popular module would otherwise queue on.
+    verified: Vec<OnceLock<Arc<Verified>>>,
 }
 
 /// What changes when an import commits: the index file and its write-ahead log
@@ -82,7 +86,8 @@ impl Opener {
             size.zip_bytes as f64 / 1e6,
             t0.elapsed().as_secs_f64() * 1e3
         );
-        Ok(Snapshot { fs, size, signature: sig })
+        let verified = (0..size.modules).map(|_| OnceLock::new()).collect();
+        Ok(Snapshot { fs, size, signature: sig, verified })
     }
 }
 
@@ -95,6 +100,23 @@ impl Snapshot {
 
     pub(crate) fn module(&self, m: u32) -> Option<&store::Module> {
         self.fs.content.modules.get(m as usize)
+    }
+
+    /// Module `m`'s zip if it verified already, without waiting.
+    pub(crate) fn verified_now(&self, m: u32) -> Option<Arc<Verified>> {
+        self.verified.get(m as usize)?.get().cloned()
+    }
+
+    /// Waits for (or runs) module `m`'s verification: `Content::verified`.
+    pub(crate) fn verified(&self, m: u32) -> Result<Arc<Verified>> {
+        if let Some(v) = self.verified_now(m) {
+            return Ok(v);
+        }
+        let v = self.fs.content.verified(m)?;
+        if let Some(slot) = self.verified.get(m as usize) {
+            let _ = slot.set(v.clone());
+        }
+        Ok(v)
     }
 
     pub(crate) fn signature(&self) -> &Signature {
