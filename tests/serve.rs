@@ -660,7 +660,11 @@ fn tampered_blobs_and_distrusted_sums_are_refused_and_imports_show_up_live() {
     }
     assert_eq!(r.status, 200, "the imported module was not served within 15 s:\n{}", srv.log_text());
     assert!(r.body == zip, "the new module's zip differs");
-    assert_eq!(srv.metric("modcachefs_store_reloads_total{result=\"ok\"}"), 1, "one reload for one import");
+    // One reload, or two when the import's last step (compacting the index) came
+    // more than an interval after its commit.
+    let reloads = srv.metric("modcachefs_store_reloads_total{result=\"ok\"}");
+    assert!((1..=2).contains(&reloads), "{reloads} reloads for one import");
+    assert_eq!(srv.metric("modcachefs_store_reloads_total{result=\"failed\"}"), 0);
     // The tampered module stays refused after the reload.
     assert_eq!(get(&srv.addr, &zip_url).status, 500);
 
