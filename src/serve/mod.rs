@@ -32,7 +32,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<String>,
     /// Check every module against its trusted hash before serving it
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off(), action = clap::ArgAction::Set)]
     pub verify: bool,
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
@@ -55,6 +55,11 @@ pub struct ServeArgs {
     /// With --daemon: append logs here [default: _modcachefs-serve-ADDR.log beside the stats sockets]
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+}
+
+/// `on` or `off`, as `mount --verify` takes it.
+fn on_off() -> impl clap::builder::TypedValueParser<Value = bool> {
+    clap::builder::TypedValueParser::map(clap::builder::PossibleValuesParser::new(["on", "off"]), |s: String| s == "on")
 }
 
 /// What every request handler shares.
