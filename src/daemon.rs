@@ -220,7 +220,7 @@ pub fn default_log(mountpoint: &Path) -> Option<PathBuf> {
 }
 
 const SUBCOMMANDS: &[&str] =
-    &["import", "ls", "verify", "mount", "stats", "env", "umount", "status", "completions", "help"];
+    &["import", "ls", "verify", "mount", "serve", "stats", "env", "umount", "status", "completions", "help"];
 
 /// Recognizes the mount(8) helper convention and rewrites it as a `mount --daemon`
 /// command line. mount(8) runs `mount.fuse.modcachefs SOURCE DIR -o OPTS` (or, via

@@ -23,6 +23,7 @@ pub mod modpath;
 pub mod namespace;
 pub mod pagebuf;
 pub mod rows;
+pub mod serve;
 pub mod stats;
 pub mod statsock;
 pub mod store;

@@ -41,6 +41,8 @@ enum Cmd {
     Verify(VerifyArgs),
     /// Serve the store as a read-only GOMODCACHE at MOUNTPOINT (foreground; Ctrl-C unmounts)
     Mount(MountArgs),
+    /// Serve the store over HTTP as a GOPROXY (foreground; Ctrl-C stops)
+    Serve(modcachefs::serve::ServeArgs),
     /// Print the counters of a running mount
     Stats(StatsArgs),
     /// Print the environment that points Go at a mount: eval "$(modcachefs env /mnt/gomod)"
@@ -230,6 +232,7 @@ fn main() -> ExitCode {
         Cmd::Ls(a) => cmd_ls(&store_dir, a),
         Cmd::Verify(a) => cmd_verify(&store_dir, a),
         Cmd::Mount(a) => cli::mounting::cmd_mount(&store_dir, a),
+        Cmd::Serve(a) => modcachefs::serve::run(&store_dir, a, cli::mounting::collect_go_sums),
         Cmd::Stats(a) => cli::observe::cmd_stats(a),
         Cmd::Env(a) => cli::observe::cmd_env(a),
         Cmd::Umount(a) => cli::mounting::cmd_umount(a),

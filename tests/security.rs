@@ -16,7 +16,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use libc::{EACCES, EBADF, EBUSY, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOTDIR, EROFS, EXDEV};
 
@@ -659,23 +659,7 @@ fn odd_names_are_not_found_and_never_reach_the_store() {
     assert!(mnt.join(format!("{at_v}/{VERSION}.zip")).is_file());
 
     // Attach strace to every thread of the daemon for the odd lookups.
-    let trace = tmp.path().join("strace.out");
-    let mut strace = Command::new("strace")
-        .args(["-f", "-e", "trace=%file", "-e", "signal=none", "-o"])
-        .arg(&trace)
-        .arg("-p")
-        .arg(m.pid().to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run strace (apt-get install strace)");
-    {
-        use std::io::BufRead;
-        let mut first = String::new();
-        std::io::BufReader::new(strace.stderr.as_mut().unwrap()).read_line(&mut first).unwrap();
-        assert!(first.contains("attached"), "strace did not attach: {first}");
-    }
+    let strace = Strace::attach(m.pid(), &tmp.path().join("strace.out"));
 
     // Control, traced: the first stat of a .mod reads its blob (through openat2).
     assert!(mnt.join("cache/download/github.com/pkg/errors/@v/v0.9.1.mod").is_file());
@@ -774,10 +758,7 @@ fn odd_names_are_not_found_and_never_reach_the_store() {
     assert_ne!(ino(&mnt.join("..")).0, ino(&mnt).0);
 
     // Stop tracing (SIGINT detaches strace cleanly) and read what the daemon did.
-    unsafe { libc::kill(strace.id() as i32, libc::SIGINT) };
-    let status = strace.wait().unwrap();
-    assert!(status.success() || status.code() == Some(130) || status.code().is_none(), "strace: {status}");
-    let traced = std::fs::read_to_string(&trace).unwrap();
+    let traced = strace.finish();
     let blob = regex_free_blob_check(&store);
     let mut touched = Vec::new();
     for l in traced.lines() {
@@ -806,28 +787,6 @@ fn odd_names_are_not_found_and_never_reach_the_store() {
     assert_eq!(m.stat("errors"), 0, "an odd name was answered with EIO");
     let log = m.stop();
     assert!(!log.contains("error"), "daemon logged errors:\n{log}");
-}
-
-/// Quoted strings of one strace line (paths and data; strace escapes `"` as `\"`).
-fn quoted(l: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur: Option<String> = None;
-    let mut chars = l.chars();
-    while let Some(c) = chars.next() {
-        match (&mut cur, c) {
-            (None, '"') => cur = Some(String::new()),
-            (Some(s), '\\') => {
-                s.push('\\');
-                if let Some(n) = chars.next() {
-                    s.push(n);
-                }
-            }
-            (Some(_), '"') => out.push(cur.take().unwrap()),
-            (Some(s), c) => s.push(c),
-            (None, _) => {}
-        }
-    }
-    out
 }
 
 /// Whether a traced string names a blob of this store: `blobs/xx/<62 hex>`, alone

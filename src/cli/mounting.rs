@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// go.sum files named on the command line, directories searched for them.
-fn collect_go_sums(paths: &[PathBuf]) -> Result<Vec<store::Sum>, Error> {
+pub(crate) fn collect_go_sums(paths: &[PathBuf]) -> Result<Vec<store::Sum>, Error> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
         let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
         for e in rd.filter_map(|e| e.ok()) {

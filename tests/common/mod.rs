@@ -357,3 +357,61 @@ pub fn ok(out: &Output, what: &str) -> String {
     );
     text(&out.stdout)
 }
+
+/// Quoted strings of one strace line (paths and data; strace escapes `"` as `\"`).
+pub fn quoted(l: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut chars = l.chars();
+    while let Some(c) = chars.next() {
+        match (&mut cur, c) {
+            (None, '"') => cur = Some(String::new()),
+            (Some(s), '\\') => {
+                s.push('\\');
+                if let Some(n) = chars.next() {
+                    s.push(n);
+                }
+            }
+            (Some(_), '"') => out.push(cur.take().unwrap()),
+            (Some(s), c) => s.push(c),
+            (None, _) => {}
+        }
+    }
+    out
+}
+
+/// strace following every thread of a running process, recording its file
+/// system calls (`trace=%file`).
+pub struct Strace {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Strace {
+    /// Attaches to `pid`, writing the trace to `out`; returns once strace is attached.
+    pub fn attach(pid: u32, out: &Path) -> Strace {
+        use std::io::BufRead;
+        let mut child = Command::new("strace")
+            .args(["-f", "-e", "trace=%file", "-e", "signal=none", "-o"])
+            .arg(out)
+            .arg("-p")
+            .arg(pid.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run strace (apt-get install strace)");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stderr.as_mut().expect("strace stderr")).read_line(&mut first).expect("read");
+        assert!(first.contains("attached"), "strace did not attach: {first}");
+        Strace { child, out: out.to_path_buf() }
+    }
+
+    /// Detaches (SIGINT detaches strace cleanly) and returns the trace.
+    pub fn finish(mut self) -> String {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().expect("wait for strace");
+        assert!(status.success() || status.code() == Some(130) || status.code().is_none(), "strace: {status}");
+        std::fs::read_to_string(&self.out).expect("strace output")
+    }
+}
