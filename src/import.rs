@@ -25,6 +25,9 @@ pub struct Inputs {
     pub modules: Vec<ModuleFiles>,
     pub loose_zips: Vec<PathBuf>,
     pub sum_files: Vec<PathBuf>,
+    /// Checksum databases found (`sumdb/<db>/`), and keys to verify them with.
+    pub sumdb: Vec<crate::sumdb::import::Found>,
+    pub sumdb_keys: Vec<String>,
 }
 
 /// The files of one module version in an `@v` directory.
@@ -104,9 +107,10 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Inputs> {
             continue;
         }
         let root = if input.join("cache/download").is_dir() { input.join("cache/download") } else { input.clone() };
-        let before = out.modules.len();
+        let before = (out.modules.len(), out.sumdb.len());
         walk_proxy_tree(&root, &root, &mut out.modules)?;
-        if out.modules.len() == before {
+        out.sumdb.extend(crate::sumdb::import::discover(&root));
+        if (out.modules.len(), out.sumdb.len()) == before {
             return Err(Error::Invalid(format!(
                 "{}: no modules found (expected <module>/@v/<version>.mod files, as in a GOPROXY tree or GOMODCACHE/cache/download)",
                 input.display()
@@ -338,6 +342,11 @@ const BATCH_MODULES: usize = 512;
 pub fn import(store: &Store, inputs: &Inputs, threads: usize, progress: Progress<'_>) -> Result<Report> {
     let mut report = Report::default();
     import_sums(store, &inputs.sum_files, &mut report)?;
+    // Before the modules: a verified record is a trusted sum they are checked against.
+    if !inputs.sumdb.is_empty() {
+        let keys = crate::sumdb::import::keys(store, &inputs.sumdb_keys)?;
+        crate::sumdb::import::import(store, &inputs.sumdb, &keys, &mut report)?;
+    }
 
     let jobs: Vec<Job> = inputs
         .modules
@@ -485,7 +494,7 @@ fn check_against_sums(
             bad_h1, bad_source
         )));
     }
-    Ok(sums.first().map(|(_, source)| format!("go.sum:{source}")))
+    Ok(crate::sumdb::import::origin_of(&sums))
 }
 
 fn import_sums(store: &Store, files: &[PathBuf], report: &mut Report) -> Result<()> {

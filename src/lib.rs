@@ -22,4 +22,5 @@ pub mod namespace;
 pub mod pagebuf;
 pub mod stats;
 pub mod store;
+pub mod sumdb;
 pub mod zipfmt;

@@ -175,6 +175,10 @@ struct ImportArgs {
     /// Worker threads for validating and hashing [default: number of CPUs]
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Verifier key of a checksum database found in the inputs (GOSUMDB syntax
+    /// NAME+HASH+KEY; repeatable). sum.golang.org's and $GOSUMDB's are known already.
+    #[arg(long = "sumdb-key", value_name = "KEY")]
+    sumdb_keys: Vec<String>,
 }
 
 #[derive(Args)]
@@ -284,7 +288,8 @@ impl Bar {
 
 fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u8, Error> {
     let t0 = Instant::now();
-    let inputs = import::discover(&a.paths)?;
+    let mut inputs = import::discover(&a.paths)?;
+    inputs.sumdb_keys = a.sumdb_keys;
     let st = store::Store::open_rw(store_dir)?;
     let mut bar = Bar::new(!a.json);
     let report = import::import(&st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w))?;
