@@ -44,6 +44,9 @@ pub struct Fs {
     /// `path@version` of every module in the store (go.mod-only ones too).
     known: HashSet<String>,
     store_hint: String,
+    /// Checksum-database files (`Kind::Sumdb` indexes `sumdb_paths`).
+    sumdb: crate::sumdb::Files,
+    sumdb_paths: Vec<(String, String)>,
 }
 
 fn lock_err() -> Error {
@@ -69,7 +72,23 @@ impl Fs {
             content,
             mtimes,
             missing_logged: Mutex::new(HashSet::new()),
+            sumdb: Default::default(),
+            sumdb_paths: Vec::new(),
         }
+    }
+
+    /// Serves the store's verified checksum-database files under `cache/download/sumdb/`.
+    pub fn set_sumdb(&mut self, files: crate::sumdb::Files) {
+        self.sumdb_paths = files.paths();
+        if let Ok(ns) = self.ns.get_mut() {
+            ns.add_sumdb(&self.sumdb_paths);
+        }
+        self.sumdb = files;
+    }
+
+    fn sumdb_file(&self, i: u32) -> Option<Vec<u8>> {
+        let (db, rel) = self.sumdb_paths.get(i as usize)?;
+        self.sumdb.get(db, rel)
     }
 
     /// How to tell users to fill a missing module (named in the missing-module log line).
@@ -125,6 +144,7 @@ impl Fs {
             }
             Kind::Zip(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.size), module_time(m)),
             Kind::ZipHash(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.h1.len() as u64), module_time(m)),
+            Kind::Sumdb(i) => (self.sumdb_file(i).map_or(0, |b| b.len() as u64), BASE_TIME),
         };
         Ok(Some(Attr {
             ino,
@@ -134,7 +154,9 @@ impl Fs {
                 Kind::Dir => 0o755,
                 Kind::ModuleRoot(_) | Kind::ModuleDir(_) => 0o555,
                 Kind::ModuleFile(..) => 0o444,
-                Kind::List(_) | Kind::Info(_) | Kind::Mod(_) | Kind::Zip(_) | Kind::ZipHash(_) => 0o644,
+                Kind::List(_) | Kind::Info(_) | Kind::Mod(_) | Kind::Zip(_) | Kind::ZipHash(_) | Kind::Sumdb(_) => {
+                    0o644
+                }
             },
             nlink: if kind.is_dir() { 2 + ns.subdirs(ino) } else { 1 },
             mtime: UNIX_EPOCH + Duration::from_secs(secs),
@@ -198,7 +220,7 @@ impl Fs {
             Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(Some(false)),
             Kind::ModuleFile(m, _) | Kind::Zip(m) | Kind::ZipHash(m) => drop(c.verified(m)?),
             Kind::Mod(m) => drop(c.mod_file(m)?),
-            Kind::List(_) | Kind::Info(_) => {}
+            Kind::List(_) | Kind::Info(_) | Kind::Sumdb(_) => {}
         }
         Ok(Some(true))
     }
@@ -221,6 +243,7 @@ impl Fs {
             Kind::Info(m) => bytes(c.modules.get(m as usize)?.info.clone().unwrap_or_default()),
             Kind::Mod(m) if c.has_mod(m) => c.mod_file(m).ok()?,
             Kind::ZipHash(m) if c.is_verified(m) => bytes(c.ziphash(m).ok()?),
+            Kind::Sumdb(i) => bytes(self.sumdb_file(i)?),
             _ => return None,
         };
         stats::inc(&c.stats.reads);
@@ -248,7 +271,7 @@ impl Fs {
             Kind::Zip(m) => c.read_zip(&*c.verified(m)?, offset, size)?,
             Kind::Mod(m) => whole(c.mod_file(m)?),
             Kind::ZipHash(m) => slice(&c.ziphash(m)?, offset, size).to_vec(),
-            Kind::List(_) | Kind::Info(_) => match self.read_quick(ino) {
+            Kind::List(_) | Kind::Info(_) | Kind::Sumdb(_) => match self.read_quick(ino) {
                 Some(b) => whole(b),
                 None => return Ok(None),
             },

@@ -358,11 +358,14 @@ fn print_ls(rows: &[store::Module], json_out: bool) -> std::io::Result<()> {
 fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {
     let t0 = Instant::now();
     let on_tty = !a.json && std::io::stderr().is_terminal();
-    let report = fsck::verify(store_dir, threads(a.threads), &|d, t| {
+    let mut report = fsck::verify(store_dir, threads(a.threads), &|d, t| {
         if on_tty && (d == t || d % 64 == 0) {
             eprint!("\r\x1b[Kverifying {d}/{t}");
         }
     })?;
+    // Checksum databases: signatures, record proofs, tiles and tree consistency again.
+    let sumdb = modcachefs::sumdb::Files::check_store(store_dir)?;
+    report.problems.extend(sumdb.errors.iter().cloned());
     if on_tty {
         eprintln!();
     }
@@ -370,15 +373,23 @@ fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {
     if a.json {
         let problems: Vec<String> = report.problems.iter().map(|p| json::quote(p)).collect();
         println!(
-            "{{\"modules\":{},\"zips\":{},\"bytes\":{},\"seconds\":{secs:.3},\"problems\":[{}]}}",
+            "{{\"modules\":{},\"zips\":{},\"bytes\":{},\"sumdb_records\":{},\"sumdb_tiles\":{},\"seconds\":{secs:.3},\"problems\":[{}]}}",
             report.modules,
             report.zips,
             report.bytes,
+            sumdb.records,
+            sumdb.tiles,
             problems.join(",")
         );
     } else {
         for p in &report.problems {
             eprintln!("modcachefs: {p}");
+        }
+        if sumdb.databases > 0 {
+            eprintln!(
+                "modcachefs: checked {} checksum database(s): {} records proved, {} tiles",
+                sumdb.databases, sumdb.records, sumdb.tiles
+            );
         }
         eprintln!(
             "modcachefs: verified {} modules ({} zips, {:.1} MB) in {secs:.2}s: {}",
@@ -466,8 +477,10 @@ fn mount_and_serve(store_dir: &std::path::Path, a: &MountArgs, ready: &mut daemo
         spill_dir: a.cache_dir.clone(),
         spill_size: a.cache_dir_size,
     };
+    let sumdb = modcachefs::sumdb::Files::load(&st)?;
     let content = content::Content::new(st, &sums, opts, stats)?;
     let mut fs = fs::Fs::new(content);
+    fs.set_sumdb(sumdb);
     fs.set_store_hint(&format!(" --store {}", store_dir.display()));
     log::info!("store {} opened in {:.1} ms", store_dir.display(), t0.elapsed().as_secs_f64() * 1e3);
     let source = store_dir.canonicalize().unwrap_or_else(|_| store_dir.to_path_buf());

@@ -118,6 +118,11 @@ impl Files {
         Ok((files, check))
     }
 
+    /// Opens the store read-only and checks every database in it (`modcachefs verify`).
+    pub fn check_store(dir: &std::path::Path) -> Result<Check> {
+        Ok(Files::check(&Store::open_ro(dir)?)?.1)
+    }
+
     /// The databases served, with the key they verify with (GOSUMDB's `name+hash+key`).
     pub fn databases(&self) -> Vec<(String, String)> {
         self.dbs.iter().map(|(n, d)| (n.clone(), d.vkey.clone())).collect()
