@@ -92,12 +92,16 @@ pub(crate) fn save(c: &Connection, db: &str, v: &Verified, keys: &[String]) -> R
     Ok(added)
 }
 
-/// Marks a stored module's hash as confirmed by database `db`, when it is that hash.
+/// Marks a stored module's hash as confirmed by database `db`, when it is that hash
+/// (a database's signed record is stronger than a go.sum or a .ziphash).
 pub(crate) fn confirm_origin(c: &Connection, path: &str, version: &str, zip: bool, h1: &str, db: &str) -> Result<()> {
+    // The first database to confirm a hash stays its origin.
     let sql = if zip {
-        "UPDATE modules SET zip_h1_origin = ?1 WHERE path = ?2 AND version = ?3 AND zip_h1 = ?4"
+        "UPDATE modules SET zip_h1_origin = ?1 WHERE path = ?2 AND version = ?3 AND zip_h1 = ?4 \
+         AND zip_h1_origin NOT LIKE 'sumdb %'"
     } else {
-        "UPDATE modules SET mod_h1_origin = ?1 WHERE path = ?2 AND version = ?3 AND mod_h1 = ?4"
+        "UPDATE modules SET mod_h1_origin = ?1 WHERE path = ?2 AND version = ?3 AND mod_h1 = ?4 \
+         AND mod_h1_origin NOT LIKE 'sumdb %'"
     };
     c.execute(sql, params![format!("sumdb {db}"), path, version, h1])?;
     Ok(())

@@ -81,7 +81,7 @@ impl Files {
                 .collect();
             let stored = db::load(c, &name)?;
             // The newest note whose signature verifies answers every lookup.
-            let (trees, _) = verify::verify(&name, &verifiers, &stored.notes, &[], &[]);
+            let (trees, _) = verify::verify(&name, &verifiers, &stored.notes, &[], &stored.tiles);
             let Some((_, (_, newest))) = trees.trees.iter().next_back() else {
                 check.errors.push(format!("{name}: no stored tree note verifies with the stored keys"));
                 continue;

@@ -180,6 +180,11 @@ fn import_one(store: &Store, f: &Found, keys: &[Verifier], report: &mut Report) 
             false
         }
     });
+    if v.records.is_empty() {
+        // Trees and tiles alone serve no lookup: keep nothing of this database.
+        report_errors(report, errors);
+        return Ok(());
+    }
     let key_texts: Vec<String> = keys
         .iter()
         .filter(|k| v.keys_used.contains(&format!("{}+{:08x}", k.name, k.hash)))

@@ -208,7 +208,7 @@ mod tests {
         for m in [
             String::new(),
             "\n".to_string(),
-            format!("{TEXT}"),
+            TEXT.to_string(),
             format!("{TEXT}\n"),
             format!("{TEXT}\n{}", &PETER_SIG[..PETER_SIG.len() - 1]),
             format!("\x01{TEXT}\n{PETER_SIG}"),

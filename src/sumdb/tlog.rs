@@ -152,7 +152,7 @@ fn sub_tree_index(mut lo: i64, hi: i64, need: &mut Vec<i64>) {
     }
 }
 
-fn sub_tree_hash<'a>(mut lo: i64, hi: i64, hashes: &'a [Hash]) -> Res<(Hash, &'a [Hash])> {
+fn sub_tree_hash(mut lo: i64, hi: i64, hashes: &[Hash]) -> Res<(Hash, &[Hash])> {
     let mut num = 0;
     while lo < hi {
         let (k, _) = maxpow2(hi - lo + 1);
@@ -194,7 +194,7 @@ fn leaf_proof_index(lo: i64, hi: i64, n: i64, need: &mut Vec<i64>) {
     }
 }
 
-fn leaf_proof<'a>(lo: i64, hi: i64, n: i64, hashes: &'a [Hash]) -> Res<(Vec<Hash>, &'a [Hash])> {
+fn leaf_proof(lo: i64, hi: i64, n: i64, hashes: &[Hash]) -> Res<(Vec<Hash>, &[Hash])> {
     if lo + 1 == hi {
         return Ok((Vec::new(), hashes));
     }
@@ -261,7 +261,7 @@ fn tree_proof_index(lo: i64, hi: i64, n: i64, need: &mut Vec<i64>) {
     }
 }
 
-fn tree_proof<'a>(lo: i64, hi: i64, n: i64, hashes: &'a [Hash]) -> Res<(Vec<Hash>, &'a [Hash])> {
+fn tree_proof(lo: i64, hi: i64, n: i64, hashes: &[Hash]) -> Res<(Vec<Hash>, &[Hash])> {
     if n == hi {
         if lo == 0 {
             return Ok((Vec::new(), hashes));

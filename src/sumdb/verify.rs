@@ -57,8 +57,11 @@ pub struct Refusal {
 /// Tiles available for the proofs: exact files, or a wider one's prefix (a
 /// tile's first W hashes never change as the log grows).
 struct Tiles<'a> {
-    by_slot: &'a HashMap<(i32, i64), Vec<(u32, &'a [u8])>>,
+    by_slot: &'a Slots<'a>,
 }
+
+/// Tile files by (level, number): (width, bytes) of each.
+type Slots<'a> = HashMap<(i32, i64), Vec<(u32, &'a [u8])>>;
 
 impl TileSource for Tiles<'_> {
     fn read_tile(&mut self, t: &Tile) -> Result<Vec<u8>, TlogError> {
@@ -112,6 +115,16 @@ pub fn verify(
     let refuse = |refused: &mut Vec<Refusal>, m: String| refused.push(Refusal { fatal: false, message: m });
     let keys: Vec<Verifier> = keys.iter().filter(|k| k.name == db).cloned().collect();
 
+    if keys.is_empty() && !lookups.is_empty() {
+        refused.push(Refusal {
+            fatal: true,
+            message: format!(
+                "{db}: no key known for this checksum database (give it with --sumdb-key {db}+HASH+KEY or in GOSUMDB); its {} lookups were not imported",
+                lookups.len()
+            ),
+        });
+        return (out, refused);
+    }
     // 1. Notes known already, then lookups: syntax, the record's lines, the note's signature.
     for msg in notes {
         match note::open(msg, &keys).map(|n| (parse_tree(&n.text), n.signed_by)) {
@@ -193,7 +206,7 @@ pub fn verify(
     }
 
     // 2. Tiles: a file must have exactly the bytes its name promises.
-    let mut by_slot: HashMap<(i32, i64), Vec<(u32, &[u8])>> = HashMap::new();
+    let mut by_slot: Slots<'_> = HashMap::new();
     for (t, data) in tiles {
         if t.h != tlog::TILE_HEIGHT || t.l < 0 {
             continue; // data tiles and other heights: cmd/go never reads them
