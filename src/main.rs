@@ -224,7 +224,7 @@ fn main() -> ExitCode {
         Cmd::Verify(a) => cmd_verify(&store_dir, a),
         Cmd::Mount(a) => cmd_mount(&store_dir, a),
         Cmd::Stats(a) => cmd_stats(a),
-        Cmd::Env(a) => cmd_env(a),
+        Cmd::Env(a) => cmd_env(&store_dir, a),
         Cmd::Umount(a) => cmd_umount(a),
         Cmd::Status(a) => cmd_status(a),
         Cmd::Completions(a) => {
@@ -511,7 +511,7 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn cmd_env(a: EnvArgs) -> Result<u8, Error> {
+fn cmd_env(store_dir: &std::path::Path, a: EnvArgs) -> Result<u8, Error> {
     let mnt = a.mountpoint.canonicalize().map_err(|e| Error::io(&a.mountpoint, e))?;
     if !fuse::modcachefs_mounts().iter().any(|m| m.mountpoint == mnt) {
         eprintln!("modcachefs: warning: {} is not a modcachefs mount (yet)", mnt.display());
@@ -524,8 +524,16 @@ fn cmd_env(a: EnvArgs) -> Result<u8, Error> {
         vars.push(("GOMODCACHE", mnt.clone()));
         vars.push(("GOPROXY", "off".into()));
     }
-    // Offline: the checksum database is unreachable; the mount verified every module.
-    vars.push(("GOSUMDB", "off".into()));
+    // A mount that serves a checksum database keeps GOSUMDB on (go checks modules
+    // missing from go.sum against the signed records offline); otherwise the
+    // database is unreachable and the mount verified every module.
+    let sumdb = modcachefs::sumdb::gosumdb_for_mount(std::path::Path::new(&mnt), store_dir);
+    vars.push(("GOSUMDB", sumdb.clone().unwrap_or_else(|| "off".into())));
+    if sumdb.is_some() {
+        eprintln!(
+            "modcachefs: GOSUMDB stays on: modules no checksum database lists (private ones) must be named in GOPRIVATE or GONOSUMDB, e.g. GONOSUMDB='corp.example.com/*'"
+        );
+    }
     vars.push(("GOFLAGS", "-mod=mod".into()));
     // Go >= 1.21 would otherwise try to download a toolchain into the cache.
     vars.push(("GOTOOLCHAIN", "local".into()));

@@ -131,6 +131,8 @@ fn offline_build_keeps_gosumdb_on() {
     let mnt = t.join("mnt");
     let m = Mount::new(&store, &mnt, &[]);
     assert!(mnt.join("cache/download/sumdb").join(DB).join("supported").is_file());
+    let env = ok(&mcfs(&store, &["env", &mnt.to_string_lossy()]), "env");
+    assert!(env.contains(&format!("export GOSUMDB='{key}'")), "{env}");
     for (label, gobin) in gos() {
         let dir = t.join(format!("offline-{label}"));
         let app = app_without_go_sum(&dir);
@@ -147,6 +149,21 @@ fn offline_build_keeps_gosumdb_on() {
         let latest = gopath.join("pkg/sumdb").join(DB).join("latest");
         assert!(latest.is_file(), "go {label} verified nothing against the database ({} missing)", latest.display());
     }
+    // The mount as a GOPROXY for a writable cache serves the database too.
+    let dir = t.join("via-proxy");
+    let app = app_without_go_sum(&dir);
+    let mut go = Go::new(
+        &go_old(),
+        &dir.join("modcache"),
+        &shared_gocache(),
+        &format!("file://{}/cache/download", mnt.display()),
+    );
+    go.envs.retain(|(k, _)| !matches!(k.as_str(), "GONOSUMDB" | "GOSUMDB" | "GOPATH"));
+    go.envs.push(("GOSUMDB".into(), key.clone()));
+    go.envs.push(("GOPATH".into(), dir.join("gopath").to_string_lossy().into_owned()));
+    go.run(&app, &["list", "-deps", "./..."]);
+    assert_eq!(std::fs::read_to_string(app.join("go.sum")).expect("go.sum"), online_sum, "through GOPROXY=file://");
+    let _ = Command::new("chmod").arg("-R").arg("u+w").arg(dir.join("modcache")).status();
     // Control: go does check the database through the mount (another key fails).
     let other = dump(&bin, &t.join("other"), &["-name", DB, "-seed", "other"]);
     let dir = t.join("offline-wrong-key");
