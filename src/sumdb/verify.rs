@@ -56,14 +56,42 @@ pub struct Refusal {
 
 /// Tiles available for the proofs: exact files, or a wider one's prefix (a
 /// tile's first W hashes never change as the log grows).
-struct Tiles<'a> {
-    by_slot: &'a Slots<'a>,
+pub struct TileSet<D> {
+    /// By (level, number): (width, bytes) of each file.
+    by_slot: HashMap<(i32, i64), Vec<(u32, D)>>,
 }
 
-/// Tile files by (level, number): (width, bytes) of each.
-type Slots<'a> = HashMap<(i32, i64), Vec<(u32, &'a [u8])>>;
+impl<D: AsRef<[u8]>> TileSet<D> {
+    pub fn new() -> Self {
+        TileSet { by_slot: HashMap::new() }
+    }
 
-impl TileSource for Tiles<'_> {
+    /// Adds a tile whose length has been checked (`w` hashes).
+    pub fn insert(&mut self, t: Tile, data: D) {
+        self.by_slot.entry((t.l, t.n)).or_default().push((t.w, data));
+    }
+
+    /// The widest tile held at (level, number).
+    pub fn widest(&self, l: i32, n: i64) -> Option<(Tile, &[u8])> {
+        let (w, d) = self.by_slot.get(&(l, n))?.iter().max_by_key(|(w, _)| *w)?;
+        Some((Tile { h: tlog::TILE_HEIGHT, l, n, w: *w }, d.as_ref()))
+    }
+
+    /// The widest tile of every (level, number), in order.
+    pub fn tiles(&self) -> Vec<Tile> {
+        let mut v: Vec<Tile> = self.by_slot.keys().filter_map(|&(l, n)| Some(self.widest(l, n)?.0)).collect();
+        v.sort();
+        v
+    }
+}
+
+impl<D: AsRef<[u8]>> Default for TileSet<D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D: AsRef<[u8]>> TileSource for &TileSet<D> {
     fn read_tile(&mut self, t: &Tile) -> Result<Vec<u8>, TlogError> {
         let cands = self.by_slot.get(&(t.l, t.n)).map(Vec::as_slice).unwrap_or(&[]);
         // Narrowest that is wide enough (an exact file first).
@@ -71,9 +99,58 @@ impl TileSource for Tiles<'_> {
             .iter()
             .filter(|(w, _)| *w >= t.w)
             .min_by_key(|(w, _)| *w)
-            .map(|(_, d)| d[..t.w as usize * tlog::HASH_SIZE].to_vec())
+            .map(|(_, d)| d.as_ref()[..t.w as usize * tlog::HASH_SIZE].to_vec())
             .ok_or_else(|| TlogError(format!("{} is missing", t.path())))
     }
+}
+
+/// Proves that record `id` with `text` is in one of `trees` (ascending): the
+/// newest first (what a client holding the newest note checks), then `own` (the
+/// tree its lookup came with), then the others. Returns the tiles it used.
+pub fn prove_record<D: AsRef<[u8]>>(
+    trees: &[Tree],
+    own: i64,
+    tiles: &TileSet<D>,
+    id: i64,
+    text: &[u8],
+) -> Result<Vec<(Tile, Vec<u8>)>, String> {
+    let leaf = tlog::record_hash(text);
+    let newest = trees.last().map_or(0, |t| t.n);
+    let mut order: Vec<Tree> = trees.iter().rev().copied().collect();
+    order.sort_by_key(|t| (t.n != newest, t.n != own));
+    let mut why = format!("record {id} is beyond every signed tree");
+    for u in order.iter().filter(|u| id < u.n) {
+        let mut src = tiles;
+        let mut r = TileHashReader { tree: *u, height: tlog::TILE_HEIGHT, source: &mut src, used: vec![] };
+        match r.read_hashes(&[tlog::stored_hash_index(0, id)]) {
+            Ok(h) if h[0] == leaf => return Ok(r.used),
+            Ok(_) => {
+                return Err(format!("record {id} does not match signed tree {} (its go.sum lines were altered)", u.n))
+            }
+            Err(e) => why = format!("record {id} cannot be proved in signed tree {}: {e}", u.n),
+        }
+    }
+    Err(why)
+}
+
+/// Proves a stored tile (`t.w` hashes) against the tree whose edge gives it that
+/// width (every byte of a tile read that way is checked against the root).
+pub fn prove_tile<D: AsRef<[u8]>>(trees: &[Tree], tiles: &TileSet<D>, t: &Tile) -> Result<(), String> {
+    let width_in = |n: i64| {
+        let max = n >> (t.l as u32 * tlog::TILE_HEIGHT);
+        (max - (t.n << tlog::TILE_HEIGHT)).clamp(0, 1 << tlog::TILE_HEIGHT)
+    };
+    let mut why = format!("{} belongs to no signed tree", t.path());
+    for u in trees.iter().rev().filter(|u| width_in(u.n) == t.w as i64) {
+        let mut src = tiles;
+        let mut r = TileHashReader { tree: *u, height: tlog::TILE_HEIGHT, source: &mut src, used: vec![] };
+        let first = tlog::stored_hash_index(t.l as u32 * tlog::TILE_HEIGHT, t.n << tlog::TILE_HEIGHT);
+        match r.read_hashes(&[first]) {
+            Ok(_) => return Ok(()),
+            Err(e) => why = e.0,
+        }
+    }
+    Err(why)
 }
 
 fn record_lines_ok(path: &str, version: &str, text: &str) -> Result<(), String> {
@@ -206,7 +283,7 @@ pub fn verify(
     }
 
     // 2. Tiles: a file must have exactly the bytes its name promises.
-    let mut by_slot: Slots<'_> = HashMap::new();
+    let mut set: TileSet<&[u8]> = TileSet::new();
     for (t, data) in tiles {
         if t.h != tlog::TILE_HEIGHT || t.l < 0 {
             continue; // data tiles and other heights: cmd/go never reads them
@@ -223,9 +300,9 @@ pub fn verify(
             );
             continue;
         }
-        by_slot.entry((t.l, t.n)).or_default().push((t.w, data));
+        set.insert(*t, data.as_slice());
     }
-    let mut src = Tiles { by_slot: &by_slot };
+    let mut src = &set;
 
     // 3. Consistency of the signed trees: each with a larger one (transitively
     // with the largest), from the larger one's tiles.
@@ -273,36 +350,15 @@ pub fn verify(
         }
     }
 
-    // 4. Each record's inclusion: against the newest tree first (what a client
-    // with the newest note checks), else its own or any other.
+    // 4. Each record's inclusion.
     for (i, id, text, own) in parsed {
         let l = &lookups[i];
-        let what = format!("{db}: {}@{}", l.path, l.version);
-        let leaf = tlog::record_hash(text.as_bytes());
-        let mut order: Vec<Tree> = trees.iter().rev().copied().collect();
-        order.sort_by_key(|t| (t.n != trees.last().map_or(0, |m| m.n), t.n != own.n));
-        let mut why = format!("record {id} is beyond every signed tree");
-        let mut ok = false;
-        for u in order.iter().filter(|u| id < u.n) {
-            let mut r = TileHashReader { tree: *u, height: tlog::TILE_HEIGHT, source: &mut src, used: vec![] };
-            match r.read_hashes(&[tlog::stored_hash_index(0, id)]) {
-                Ok(h) if h[0] == leaf => {
-                    let used = std::mem::take(&mut r.used);
-                    keep(used, &mut out);
-                    ok = true;
-                    break;
-                }
-                Ok(_) => {
-                    why = format!("record {id} does not match signed tree {} (its go.sum lines were altered)", u.n);
-                    break;
-                }
-                Err(e) => why = format!("record {id} cannot be proved in signed tree {}: {e}", u.n),
+        match prove_record(&trees, own.n, &set, id, text.as_bytes()) {
+            Ok(used) => {
+                keep(used, &mut out);
+                out.records.push(Record { path: l.path.clone(), version: l.version.clone(), id, text });
             }
-        }
-        if ok {
-            out.records.push(Record { path: l.path.clone(), version: l.version.clone(), id, text });
-        } else {
-            refuse(&mut refused, format!("{what}: {why}; not imported"));
+            Err(why) => refuse(&mut refused, format!("{db}: {}@{}: {why}; not imported", l.path, l.version)),
         }
     }
     (out, refused)
