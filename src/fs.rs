@@ -86,9 +86,12 @@ impl Fs {
         self.sumdb = files;
     }
 
-    fn sumdb_file(&self, i: u32) -> Option<Vec<u8>> {
-        let (db, rel) = self.sumdb_paths.get(i as usize)?;
-        self.sumdb.get(db, rel)
+    /// A listed checksum-database file; one that fails verification (logged by
+    /// `sumdb::Files`) is an error, as a module that fails is.
+    fn sumdb_file(&self, i: u32) -> Result<Vec<u8>> {
+        let (db, rel) =
+            self.sumdb_paths.get(i as usize).ok_or_else(|| Error::Invalid(format!("no sumdb file #{i}")))?;
+        self.sumdb.get(db, rel).ok_or_else(|| Error::Invalid(format!("{db}: {rel}: fails verification; not served")))
     }
 
     /// How to tell users to fill a missing module (named in the missing-module log line).
@@ -144,7 +147,7 @@ impl Fs {
             }
             Kind::Zip(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.size), module_time(m)),
             Kind::ZipHash(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.h1.len() as u64), module_time(m)),
-            Kind::Sumdb(i) => (self.sumdb_file(i).map_or(0, |b| b.len() as u64), BASE_TIME),
+            Kind::Sumdb(i) => (self.sumdb_file(i)?.len() as u64, BASE_TIME),
         };
         Ok(Some(Attr {
             ino,
@@ -243,7 +246,7 @@ impl Fs {
             Kind::Info(m) => bytes(c.modules.get(m as usize)?.info.clone().unwrap_or_default()),
             Kind::Mod(m) if c.has_mod(m) => c.mod_file(m).ok()?,
             Kind::ZipHash(m) if c.is_verified(m) => bytes(c.ziphash(m).ok()?),
-            Kind::Sumdb(i) => bytes(self.sumdb_file(i)?),
+            Kind::Sumdb(i) => bytes(self.sumdb_file(i).ok()?),
             _ => return None,
         };
         stats::inc(&c.stats.reads);
@@ -271,7 +274,8 @@ impl Fs {
             Kind::Zip(m) => c.read_zip(&*c.verified(m)?, offset, size)?,
             Kind::Mod(m) => whole(c.mod_file(m)?),
             Kind::ZipHash(m) => slice(&c.ziphash(m)?, offset, size).to_vec(),
-            Kind::List(_) | Kind::Info(_) | Kind::Sumdb(_) => match self.read_quick(ino) {
+            Kind::Sumdb(i) => slice(&self.sumdb_file(i)?, offset, size).to_vec(),
+            Kind::List(_) | Kind::Info(_) => match self.read_quick(ino) {
                 Some(b) => whole(b),
                 None => return Ok(None),
             },

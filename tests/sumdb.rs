@@ -299,4 +299,28 @@ fn import_refuses_what_does_not_verify() {
     let after = logical(&store);
     assert_ne!(after, before);
     assert!(after.contains("tile/8/0/003.p/"), "the newer tree's tiles were not stored");
+
+    // A record changed in the store behind import's back: `verify` says so, and
+    // the mount does not serve it (the others it does).
+    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE sumdb_records SET text = replace(text, 'h1:', 'h1:A') WHERE path = 'golang.org/x/text' AND version = 'v0.7.0'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let out = mcfs(&store, &["verify"]);
+    assert_eq!(out.status.code(), Some(1), "verify passed a changed record");
+    assert!(text(&out.stderr).contains("golang.org/x/text@v0.7.0: record"), "{}", text(&out.stderr));
+    let mnt = t.join("mnt");
+    let m = Mount::new(&store, &mnt, &[]);
+    let dir = mnt.join("cache/download/sumdb").join(DB).join("lookup/golang.org/x");
+    let e = std::fs::read(dir.join("text@v0.7.0")).expect_err("a changed record was served");
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    let good = std::fs::read_to_string(dir.join("sys@v0.5.0")).expect("an intact lookup");
+    assert!(good.starts_with(|c: char| c.is_ascii_digit()) && good.contains("golang.org/x/sys v0.5.0 h1:"), "{good}");
+    let log = m.stop();
+    assert!(log.contains("golang.org/x/text@v0.7.0") && log.contains("not served"), "{log}");
 }
