@@ -44,6 +44,9 @@ pub struct Fs {
     missing: Missing,
     /// `path@version` of every module in the store (go.mod-only ones too).
     known: HashSet<String>,
+    /// Checksum-database files (`Kind::Sumdb` indexes `sumdb_paths`).
+    sumdb: crate::sumdb::Files,
+    sumdb_paths: Vec<(String, String)>,
 }
 
 fn lock_err() -> Error {
@@ -62,7 +65,24 @@ impl Fs {
             t0.elapsed().as_secs_f64() * 1e3
         );
         let known = content.modules.iter().map(|m| format!("{}@{}", m.path, m.version)).collect();
-        Fs { known, ns: RwLock::new(ns), content, mtimes, missing: Missing::new() }
+        Fs { known, ns: RwLock::new(ns), content, mtimes, missing: Missing::new(), sumdb: Default::default(), sumdb_paths: Vec::new() }
+    }
+
+    /// Serves the store's verified checksum-database files under `cache/download/sumdb/`.
+    pub fn set_sumdb(&mut self, files: crate::sumdb::Files) {
+        self.sumdb_paths = files.paths();
+        if let Ok(ns) = self.ns.get_mut() {
+            ns.add_sumdb(&self.sumdb_paths);
+        }
+        self.sumdb = files;
+    }
+
+    /// A listed checksum-database file; one that fails verification (logged by
+    /// `sumdb::Files`) is an error, as a module that fails is.
+    fn sumdb_file(&self, i: u32) -> Result<Vec<u8>> {
+        let (db, rel) =
+            self.sumdb_paths.get(i as usize).ok_or_else(|| Error::Invalid(format!("no sumdb file #{i}")))?;
+        self.sumdb.get(db, rel).ok_or_else(|| Error::Invalid(format!("{db}: {rel}: fails verification; not served")))
     }
 
     /// How to tell users to fill a missing module (named in the missing-module log line).
@@ -119,6 +139,7 @@ impl Fs {
             }
             Kind::Zip(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.size), module_time(m)),
             Kind::ZipHash(m) => (m_of(m)?.zip.as_ref().map_or(0, |z| z.h1.len() as u64), module_time(m)),
+            Kind::Sumdb(i) => (self.sumdb_file(i)?.len() as u64, BASE_TIME),
         };
         Ok(Some(Attr {
             ino,
@@ -128,7 +149,9 @@ impl Fs {
                 Kind::Dir => 0o755,
                 Kind::ModuleRoot(_) | Kind::ModuleDir(_) => 0o555,
                 Kind::ModuleFile(..) => 0o444,
-                Kind::List(_) | Kind::Info(_) | Kind::Mod(_) | Kind::Zip(_) | Kind::ZipHash(_) => 0o644,
+                Kind::List(_) | Kind::Info(_) | Kind::Mod(_) | Kind::Zip(_) | Kind::ZipHash(_) | Kind::Sumdb(_) => {
+                    0o644
+                }
             },
             nlink: if kind.is_dir() { 2 + ns.subdirs(ino) } else { 1 },
             mtime: UNIX_EPOCH + Duration::from_secs(secs),
@@ -207,7 +230,7 @@ impl Fs {
             Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(Some(false)),
             Kind::ModuleFile(m, _) | Kind::Zip(m) | Kind::ZipHash(m) => drop(c.verified(m)?),
             Kind::Mod(m) => drop(c.mod_file(m)?),
-            Kind::List(_) | Kind::Info(_) => {}
+            Kind::List(_) | Kind::Info(_) | Kind::Sumdb(_) => {}
         }
         Ok(Some(true))
     }
@@ -230,6 +253,7 @@ impl Fs {
             Kind::Info(m) => bytes(c.modules.get(m as usize)?.info.clone().unwrap_or_default()),
             Kind::Mod(m) if c.has_mod(m) => c.mod_file(m).ok()?,
             Kind::ZipHash(m) if c.is_verified(m) => bytes(c.ziphash(m).ok()?),
+            Kind::Sumdb(i) => bytes(self.sumdb_file(i).ok()?),
             _ => return None,
         };
         stats::inc(&c.stats.reads);
@@ -257,6 +281,7 @@ impl Fs {
             Kind::Zip(m) => c.read_zip(&*c.verified(m)?, offset, size)?,
             Kind::Mod(m) => whole(c.mod_file(m)?),
             Kind::ZipHash(m) => slice(&c.ziphash(m)?, offset, size).to_vec(),
+            Kind::Sumdb(i) => slice(&self.sumdb_file(i)?, offset, size).to_vec(),
             Kind::List(_) | Kind::Info(_) => match self.read_quick(ino) {
                 Some(b) => whole(b),
                 None => return Ok(None),

@@ -32,6 +32,9 @@ pub struct Inputs {
     /// What the walk refused to enter (symlinked directories): one message each,
     /// reported as import errors.
     pub refused: Vec<String>,
+    /// Checksum databases found (`sumdb/<db>/`), and keys to verify them with.
+    pub sumdb: Vec<crate::sumdb::import::Found>,
+    pub sumdb_keys: Vec<String>,
 }
 
 /// The files of one module version in an `@v` directory.
@@ -127,10 +130,11 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Inputs> {
             // that is not the one named.
             Err((r, at)) => return Err(r.into_error(&input.join(at), "a directory")),
         };
-        let (before, refused_before) = (out.modules.len(), out.refused.len());
+        let before = (out.modules.len(), out.refused.len(), out.sumdb.len());
         let mut walk = Walk { tree: &tree, root, out: &mut out };
         walk.dir(&fd, root, 0)?;
-        if out.modules.len() == before && out.refused.len() == refused_before {
+        out.sumdb.extend(crate::sumdb::import::discover(&input.join(root)));
+        if (out.modules.len(), out.refused.len(), out.sumdb.len()) == before {
             return Err(Error::Invalid(format!(
                 "{}: no modules found (expected <module>/@v/<version>.mod files, as in a GOPROXY tree or GOMODCACHE/cache/download)",
                 input::shown(input)
@@ -395,6 +399,11 @@ const BATCH_MODULES: usize = 512;
 pub fn import(store: &Store, inputs: &Inputs, threads: usize, progress: Progress<'_>) -> Result<Report> {
     let mut report = Report { errors: inputs.refused.clone(), ..Report::default() };
     import_sums(store, &inputs.sum_files, &mut report)?;
+    // Before the modules: a verified record is a trusted sum they are checked against.
+    if !inputs.sumdb.is_empty() {
+        let keys = crate::sumdb::import::keys(store, &inputs.sumdb_keys)?;
+        crate::sumdb::import::import(store, &inputs.sumdb, &keys, &mut report)?;
+    }
 
     let jobs: Vec<Job> = inputs
         .modules
@@ -542,7 +551,7 @@ fn check_against_sums(
             bad_h1, bad_source
         )));
     }
-    Ok(sums.first().map(|(_, source)| format!("go.sum:{source}")))
+    Ok(crate::sumdb::import::origin_of(&sums))
 }
 
 fn import_sums(store: &Store, files: &[PathBuf], report: &mut Report) -> Result<()> {

@@ -27,5 +27,6 @@ pub mod serve;
 pub mod stats;
 pub mod statsock;
 pub mod store;
+pub mod sumdb;
 pub(crate) mod verdict;
 pub mod zipfmt;

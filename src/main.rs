@@ -188,6 +188,10 @@ struct ImportArgs {
     /// Worker threads for validating and hashing [default: number of CPUs]
     #[arg(long, value_name = "N", value_parser = values::threads)]
     threads: Option<usize>,
+    /// Verifier key of a checksum database found in the inputs (GOSUMDB syntax
+    /// NAME+HASH+KEY; repeatable). sum.golang.org's and $GOSUMDB's are known already.
+    #[arg(long = "sumdb-key", value_name = "KEY")]
+    sumdb_keys: Vec<String>,
 }
 
 #[derive(Args)]
@@ -234,7 +238,7 @@ fn main() -> ExitCode {
         Cmd::Mount(a) => cli::mounting::cmd_mount(&store_dir, a),
         Cmd::Serve(a) => modcachefs::serve::run(&store_dir, a, cli::mounting::collect_go_sums),
         Cmd::Stats(a) => cli::observe::cmd_stats(a),
-        Cmd::Env(a) => cli::observe::cmd_env(a),
+        Cmd::Env(a) => cli::observe::cmd_env(&store_dir, a),
         Cmd::Umount(a) => cli::mounting::cmd_umount(a),
         Cmd::Status(a) => cli::observe::cmd_status(a),
         Cmd::Completions(a) => {
@@ -310,7 +314,8 @@ impl Bar {
 
 fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u8, Error> {
     let t0 = Instant::now();
-    let inputs = import::discover(&a.paths)?;
+    let mut inputs = import::discover(&a.paths)?;
+    inputs.sumdb_keys = a.sumdb_keys;
     cli::check_new_store(store_dir)?;
     let st = store::Store::open_rw(store_dir)?;
     let mut bar = Bar::new(!a.json);
@@ -380,11 +385,14 @@ fn print_ls(rows: &[store::Module], json_out: bool) -> std::io::Result<()> {
 fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {
     let t0 = Instant::now();
     let on_tty = !a.json && std::io::stderr().is_terminal();
-    let report = fsck::verify(store_dir, threads(a.threads), &|d, t| {
+    let mut report = fsck::verify(store_dir, threads(a.threads), &|d, t| {
         if on_tty && (d == t || d % 64 == 0) {
             eprint!("\r\x1b[Kverifying {d}/{t}");
         }
     })?;
+    // Checksum databases: signatures, record proofs, tiles and tree consistency again.
+    let sumdb = modcachefs::sumdb::Files::check_store(store_dir)?;
+    report.problems.extend(sumdb.errors.iter().cloned());
     if on_tty {
         eprintln!();
     }
@@ -392,15 +400,23 @@ fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {
     if a.json {
         let problems: Vec<String> = report.problems.iter().map(|p| json::quote(p)).collect();
         println!(
-            "{{\"modules\":{},\"zips\":{},\"bytes\":{},\"seconds\":{secs:.3},\"problems\":[{}]}}",
+            "{{\"modules\":{},\"zips\":{},\"bytes\":{},\"sumdb_records\":{},\"sumdb_tiles\":{},\"seconds\":{secs:.3},\"problems\":[{}]}}",
             report.modules,
             report.zips,
             report.bytes,
+            sumdb.records,
+            sumdb.tiles,
             problems.join(",")
         );
     } else {
         for p in &report.problems {
             eprintln!("modcachefs: {p}");
+        }
+        if sumdb.databases > 0 {
+            eprintln!(
+                "modcachefs: checked {} checksum database(s): {} records proved, {} tiles",
+                sumdb.databases, sumdb.records, sumdb.tiles
+            );
         }
         eprintln!(
             "modcachefs: verified {} modules ({} zips, {:.1} MB) in {secs:.2}s: {}",

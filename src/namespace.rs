@@ -42,6 +42,9 @@ pub enum Kind {
     Mod(u32),
     Zip(u32),
     ZipHash(u32),
+    /// `cache/download/sumdb/<db>/...`: a checksum-database file (index into the
+    /// list given to `add_sumdb`).
+    Sumdb(u32),
 }
 
 impl Kind {
@@ -332,6 +335,36 @@ impl Namespace {
                 n.children = kids;
             }
         }
+    }
+
+    /// Adds the checksum-database files, (database, path below its directory), as
+    /// `cache/download/sumdb/<db>/<path>`. Names that are not plain relative paths
+    /// are skipped.
+    pub fn add_sumdb(&mut self, files: &[(String, String)]) {
+        if files.is_empty() {
+            return;
+        }
+        let base = self.mkdir_p(ROOT, "cache/download/sumdb");
+        let mut dirs = vec![base];
+        for (i, (db, rel)) in files.iter().enumerate() {
+            let plain = |s: &str| !s.is_empty() && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+            if !plain(db) || db.contains('/') || !plain(rel) {
+                continue;
+            }
+            let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            let db_dir = self.mkdir_p(base, db);
+            let d = self.mkdir_p(db_dir, dir);
+            self.add(d, name, Kind::Sumdb(i as u32));
+            let mut cur = d;
+            while cur != base && !dirs.contains(&cur) {
+                dirs.push(cur);
+                cur = self.parent(cur).unwrap_or(base);
+            }
+        }
+        if let Some(download) = self.parent(base) {
+            dirs.push(download);
+        }
+        self.sort_children(&dirs);
     }
 
     /// Fills a module root from its entry list (sorted by name). Idempotent.

@@ -44,3 +44,40 @@ CREATE TABLE IF NOT EXISTS sums (
     source  TEXT NOT NULL,                   -- the go.sum file it came from
     PRIMARY KEY (path, version, kind, h1)
 ) WITHOUT ROWID;
+
+-- Checksum databases (schema 2). Only verified parts are stored: see src/sumdb.
+-- The keys signatures were checked with (GOSUMDB syntax name+hash+key).
+CREATE TABLE IF NOT EXISTS sumdb_keys (
+    db   TEXT NOT NULL,
+    vkey TEXT NOT NULL,
+    PRIMARY KEY (db, vkey)
+) WITHOUT ROWID;
+
+-- Signed tree heads: size, root hash (base64), and the signed note itself.
+CREATE TABLE IF NOT EXISTS sumdb_trees (
+    db   TEXT    NOT NULL,
+    size INTEGER NOT NULL,
+    hash TEXT    NOT NULL,
+    note BLOB    NOT NULL,
+    PRIMARY KEY (db, size)
+) WITHOUT ROWID;
+
+-- Records proved to be in a signed tree: id in the log and its go.sum lines.
+CREATE TABLE IF NOT EXISTS sumdb_records (
+    db      TEXT    NOT NULL,
+    path    TEXT    NOT NULL,
+    version TEXT    NOT NULL,
+    id      INTEGER NOT NULL,
+    text    TEXT    NOT NULL,
+    PRIMARY KEY (db, path, version)
+) WITHOUT ROWID;
+
+-- Hash tiles (height 8) that hashed to a signed tree: the widest verified data
+-- of each (level, number); its width is length/32.
+CREATE TABLE IF NOT EXISTS sumdb_tiles (
+    db    TEXT    NOT NULL,
+    level INTEGER NOT NULL,
+    n     INTEGER NOT NULL,
+    data  BLOB    NOT NULL,
+    PRIMARY KEY (db, level, n)
+) WITHOUT ROWID;

@@ -21,7 +21,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever schema.sql changes in a way older binaries cannot read.
-pub const SCHEMA_VERSION: i64 = 1;
+/// 2: checksum-database tables (sumdb_*); a schema-1 store gains them on its next
+/// writable open (every statement of schema.sql is idempotent), and readers treat
+/// their absence as "no database".
+pub const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("schema.sql");
 const INDEX: &str = "index.db";
 
@@ -329,6 +332,11 @@ impl Store {
     pub fn transaction(&self) -> Result<Tx<'_>> {
         Ok(Tx { tx: self.conn.unchecked_transaction()? })
     }
+
+    /// The index, for subjects that keep their own tables (src/sumdb/db.rs).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
 }
 
 /// A write transaction: everything in it becomes visible together or not at all.
@@ -483,6 +491,11 @@ impl Tx<'_> {
 
     pub fn commit(self) -> Result<()> {
         Ok(self.tx.commit()?)
+    }
+
+    /// The transaction's connection, for subjects that keep their own tables.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.tx
     }
 }
 

@@ -130,8 +130,10 @@ fn mount_and_serve(
         spill_dir: a.cache_dir.clone(),
         spill_size: a.cache_dir_size,
     };
+    let sumdb = modcachefs::sumdb::Files::load(&st)?;
     let content = content::Content::new(st, &sums, opts, stats)?;
     let mut fs = fs::Fs::new(content);
+    fs.set_sumdb(sumdb);
     fs.set_store_hint(&format!(" --store {}", store_dir.display()));
     log::info!("store {} opened in {:.1} ms", store_dir.display(), t0.elapsed().as_secs_f64() * 1e3);
     let source = store_dir.canonicalize().unwrap_or_else(|_| store_dir.to_path_buf());

@@ -95,7 +95,7 @@ fn shell_quote(s: &str) -> String {
 /// module whose go.sum is complete builds with Go's default (`-mod=readonly`),
 /// and go workspaces refuse `-mod=mod` outright; a user whose go.sum lacks lines
 /// adds `-mod=mod` (outside workspaces) so that go may write them.
-pub fn cmd_env(a: EnvArgs) -> Result<u8, Error> {
+pub fn cmd_env(store_dir: &std::path::Path, a: EnvArgs) -> Result<u8, Error> {
     let mnt = fuse::canonical_mountpoint(&a.mountpoint).map_err(|e| Error::io(&a.mountpoint, e))?;
     match fuse::modcachefs_mounts().into_iter().rev().find(|m| m.mountpoint == mnt) {
         None => eprintln!("modcachefs: warning: {} is not a modcachefs mount (yet)", mnt.display()),
@@ -118,8 +118,16 @@ pub fn cmd_env(a: EnvArgs) -> Result<u8, Error> {
         vars.push(("GOMODCACHE", mnt.clone()));
         vars.push(("GOPROXY", "off".into()));
     }
-    // Offline: the checksum database is unreachable; the mount verified every module.
-    vars.push(("GOSUMDB", "off".into()));
+    // A mount that serves a checksum database keeps GOSUMDB on (go checks modules
+    // missing from go.sum against the signed records offline); otherwise the
+    // database is unreachable and the mount verified every module.
+    let sumdb = modcachefs::sumdb::gosumdb_for_mount(std::path::Path::new(&mnt), store_dir);
+    vars.push(("GOSUMDB", sumdb.clone().unwrap_or_else(|| "off".into())));
+    if sumdb.is_some() {
+        eprintln!(
+            "modcachefs: GOSUMDB stays on: modules no checksum database lists (private ones) must be named in GOPRIVATE or GONOSUMDB, e.g. GONOSUMDB='corp.example.com/*'"
+        );
+    }
     // Go >= 1.21 would otherwise try to download a toolchain into the cache.
     vars.push(("GOTOOLCHAIN", "local".into()));
     if a.json {
