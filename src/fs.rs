@@ -65,7 +65,15 @@ impl Fs {
             t0.elapsed().as_secs_f64() * 1e3
         );
         let known = content.modules.iter().map(|m| format!("{}@{}", m.path, m.version)).collect();
-        Fs { known, ns: RwLock::new(ns), content, mtimes, missing: Missing::new(), sumdb: Default::default(), sumdb_paths: Vec::new() }
+        Fs {
+            known,
+            ns: RwLock::new(ns),
+            content,
+            mtimes,
+            missing: Missing::new(),
+            sumdb: Default::default(),
+            sumdb_paths: Vec::new(),
+        }
     }
 
     /// Serves the store's verified checksum-database files under `cache/download/sumdb/`.
@@ -75,6 +83,12 @@ impl Fs {
             ns.add_sumdb(&self.sumdb_paths);
         }
         self.sumdb = files;
+    }
+
+    /// The store's checksum-database files, for frontends that serve them by name
+    /// (`serve`'s `/sumdb/<db>/...`): each is proved on first read, as on the mount.
+    pub fn sumdb(&self) -> &crate::sumdb::Files {
+        &self.sumdb
     }
 
     /// A listed checksum-database file; one that fails verification (logged by

@@ -10,97 +10,13 @@ mod common;
 mod http;
 
 use common::*;
-use http::{get, request, Nginx};
+use http::{get, request, wait_for_listening, Nginx, Serve};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 // --- helpers -----------------------------------------------------------------
-
-/// A running `modcachefs serve` on a free port, stopped on drop.
-struct Serve {
-    child: Option<Child>,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Serve {
-    fn start(store: &Path, log: &Path, extra: &[&str]) -> Serve {
-        let logf = std::fs::File::create(log).expect("log file");
-        let child = Command::new(BIN)
-            .arg("--store")
-            .arg(store)
-            .args(["-v", "serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(logf)
-            .spawn()
-            .expect("start modcachefs serve");
-        let mut s = Serve { child: Some(child), addr: String::new(), log: log.to_path_buf() };
-        s.addr = wait_for_listening(log, || s.child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some());
-        s
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// One sample of /metrics, e.g. `modcachefs_http_requests_total{code="200"}`.
-    fn metric(&self, series: &str) -> u64 {
-        let page = text(&get(&self.addr, "/metrics").body);
-        let line = page.lines().find(|l| l.rsplit_once(' ').map(|(k, _)| k) == Some(series));
-        let v = line.unwrap_or_else(|| panic!("no {series} in /metrics:\n{page}")).rsplit_once(' ').unwrap().1;
-        v.parse().unwrap_or_else(|_| panic!("{series}: {v}"))
-    }
-
-    /// Stops the server with SIGTERM and returns its log.
-    fn stop(mut self) -> String {
-        self.shutdown();
-        self.log_text()
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) && !matches!(c.try_wait(), Ok(Some(_))) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Waits for serve's "serving STORE on http://ADDR" line in `log`; returns ADDR.
-fn wait_for_listening(log: &Path, mut exited: impl FnMut() -> bool) -> String {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(20) {
-        let l = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(addr) = l.lines().find_map(|x| x.split(" on http://").nth(1)) {
-            return addr.trim().to_string();
-        }
-        assert!(!exited(), "modcachefs serve exited before listening:\n{l}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("modcachefs serve did not listen within 20 s:\n{}", std::fs::read_to_string(log).unwrap_or_default());
-}
 
 /// Every module in the store, as `modcachefs ls --json` shows it:
 /// (path, version) -> (go.mod h1, zip h1 or None for go.mod-only modules).

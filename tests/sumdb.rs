@@ -1,9 +1,12 @@
 //! Offline builds with GOSUMDB on: a real checksum database on loopback
 //! (scripts/sumdb-test-server, golang.org/x/mod's sumdb server over a fixed tree
 //! of the corpus's go.sum records), the real `go` online once, then offline
-//! through the mount; and what import refuses, leaving the store unchanged.
+//! through the mount and through `modcachefs serve`; and what import refuses,
+//! leaving the store unchanged.
 
 mod common;
+#[path = "common/http.rs"]
+mod http;
 
 use common::*;
 use std::io::BufRead;
@@ -164,6 +167,29 @@ fn offline_build_keeps_gosumdb_on() {
     go.run(&app, &["list", "-deps", "./..."]);
     assert_eq!(std::fs::read_to_string(app.join("go.sum")).expect("go.sum"), online_sum, "through GOPROXY=file://");
     let _ = Command::new("chmod").arg("-R").arg("u+w").arg(dir.join("modcache")).status();
+    // `serve` proxies the database too: an empty module cache, GOPROXY=http://...,
+    // GOSUMDB on, an empty go.sum, both Go versions (go asks /sumdb/<db>/supported,
+    // then lookups and tiles through the proxy).
+    let srv = http::Serve::start(&store, &t.join("serve.log"), &[]);
+    assert_eq!(http::get(&srv.addr, &format!("/sumdb/{DB}/supported")).status, 200);
+    assert_eq!(http::get(&srv.addr, "/sumdb/no.such.db/supported").status, 404);
+    for (label, gobin) in gos() {
+        let dir = t.join(format!("serve-{label}"));
+        let app = app_without_go_sum(&dir);
+        let mut go = Go::new(&gobin, &dir.join("modcache"), &shared_gocache(), &srv.url());
+        go.envs.retain(|(k, _)| !matches!(k.as_str(), "GONOSUMDB" | "GOSUMDB" | "GOPATH"));
+        go.envs.push(("GOSUMDB".into(), key.clone()));
+        go.envs.push(("GOPATH".into(), dir.join("gopath").to_string_lossy().into_owned()));
+        go.run(&app, &["build", "./..."]);
+        let sum = std::fs::read_to_string(app.join("go.sum")).expect("go.sum through serve");
+        assert_eq!(sum, online_sum, "go {label} wrote another go.sum through serve");
+        assert!(
+            dir.join("gopath/pkg/sumdb").join(DB).join("latest").is_file(),
+            "go {label} verified nothing against the database through serve"
+        );
+        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(dir.join("modcache")).status();
+    }
+    srv.stop();
     // Control: go does check the database through the mount (another key fails).
     let other = dump(&bin, &t.join("other"), &["-name", DB, "-seed", "other"]);
     let dir = t.join("offline-wrong-key");

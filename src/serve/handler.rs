@@ -332,6 +332,14 @@ async fn answer(srv: &Arc<Server>, r: Route, headers: &HeaderMap) -> (Kind, Repl
             reply.body = BodySrc::Bytes(Bytes::from(page));
             (Kind::Metrics, reply)
         }
+        Route::Sumdb { db, rel } => {
+            // A record or tile is proved against the signed tree on its first read.
+            let hs = headers.clone();
+            let reply = tokio::task::spawn_blocking(move || sumdb(&snap, &db, &rel, &hs))
+                .await
+                .unwrap_or_else(|e| Reply::text(StatusCode::INTERNAL_SERVER_ERROR, NO_STORE, e.to_string()));
+            (Kind::Other, reply)
+        }
         Route::List { esc_path, path } => (Kind::List, list(&snap, &esc_path, &path, headers)),
         Route::Latest { esc_path, path } => (Kind::Latest, latest(&snap, &esc_path, &path, headers)),
         Route::File { esc_path, path, esc_version, version, ext } => {
@@ -363,6 +371,30 @@ async fn answer(srv: &Arc<Server>, r: Route, headers: &HeaderMap) -> (Kind, Repl
             };
             (kind, reply)
         }
+    }
+}
+
+/// A checksum-database file, as `GOPROXY`'s `/sumdb/<db>/...` passes it through.
+/// Full tiles never change; the tree note, lookups (answered with the newest
+/// note) and partial tiles change as the store learns newer trees.
+fn sumdb(snap: &Snapshot, db: &str, rel: &str, headers: &HeaderMap) -> Reply {
+    let files = snap.fs.sumdb();
+    if !files.supported(db) {
+        return Reply::not_found(&format!("checksum database {db}: not in the store"));
+    }
+    match files.get(db, rel) {
+        Some(data) => {
+            let data = Bytes::from(data);
+            let etag = crate::hash::hex(&crate::hash::sha256(&data));
+            let full_tile = rel.starts_with("tile/") && !rel.contains(".p/");
+            let (ctype, cache) = if rel.starts_with("tile/") {
+                ("application/octet-stream", if full_tile { IMMUTABLE } else { SHORT })
+            } else {
+                ("text/plain; charset=UTF-8", SHORT)
+            };
+            conditional(headers, &etag, Reply::bytes(ctype, cache, &etag, None, data))
+        }
+        None => Reply::not_found(&format!("checksum database {db}: {rel}: not in the store")),
     }
 }
 

@@ -44,6 +44,9 @@ pub(crate) enum Route {
     /// (a branch name, `v1.2`) is `NotFound`, since cmd/go asks proxies to resolve
     /// such queries and moves on to the next proxy only on 404 or 410.
     File { esc_path: String, path: String, esc_version: String, version: String, ext: Ext },
+    /// `sumdb/<db>/<rel>`: a checksum database proxied from the store (`supported`,
+    /// `latest`, `lookup/<esc path>@<esc v>`, `tile/...`).
+    Sumdb { db: String, rel: String },
 }
 
 /// Why a request path is refused.
@@ -53,7 +56,7 @@ pub(crate) enum Refusal {
     Malformed(String),
     /// 414: longer than `MAX_PATH`.
     TooLong,
-    /// 404: well-formed, but nothing the protocol serves (`/`, `/sumdb/...`, `.ziphash`,
+    /// 404: well-formed, but nothing the protocol serves (`/`, `.ziphash`,
     /// a version that is not canonical).
     NotFound(String),
 }
@@ -80,6 +83,14 @@ pub(crate) fn parse(raw: &str) -> Result<Route, Refusal> {
         || path.contains('\\')
     {
         return Err(Refusal::Malformed("the path has an empty, `.` or `..` element or a backslash".into()));
+    }
+    if let Some(sub) = path.strip_prefix("sumdb/") {
+        return match sub.split_once('/') {
+            Some((db, rel)) if !db.is_empty() && !rel.is_empty() => {
+                Ok(Route::Sumdb { db: db.to_string(), rel: rel.to_string() })
+            }
+            _ => Err(Refusal::NotFound(format!("not a checksum-database path: /{path}"))),
+        };
     }
     let (esc_path, rest) = match (path.split_once("/@v/"), path.strip_suffix("/@latest")) {
         (_, Some(p)) => (p, None),
@@ -202,11 +213,25 @@ mod tests {
     }
 
     #[test]
+    fn checksum_database_paths() {
+        assert_eq!(
+            parse("/sumdb/sum.golang.org/supported"),
+            Ok(Route::Sumdb { db: "sum.golang.org".into(), rel: "supported".into() })
+        );
+        assert_eq!(
+            parse("/sumdb/sum.golang.org/tile/8/0/x001/234.p/5"),
+            Ok(Route::Sumdb { db: "sum.golang.org".into(), rel: "tile/8/0/x001/234.p/5".into() })
+        );
+        assert!(matches!(parse("/sumdb/sum.golang.org/../../etc/passwd"), Err(Refusal::Malformed(_))));
+    }
+
+    #[test]
     fn other_paths_are_not_found() {
         for p in [
             "/",
             "/favicon.ico",
-            "/sumdb/sum.golang.org/supported",
+            "/sumdb/",
+            "/sumdb/sum.golang.org",
             "/example.com/m/@v/v1.0.0.ziphash",
             "/example.com/m/@v/master.info",
             "/example.com/m/@v/v1.2.info",

@@ -70,6 +70,7 @@ impl Opener {
             spill_dir: std::env::temp_dir(),
             spill_size: 0,
         };
+        let sumdb = crate::sumdb::Files::load(&st)?;
         let content = Content::new(st, &self.sums, opts, self.stats.clone())?;
         let size = StoreSize {
             modules: content.modules.len() as u64,
@@ -77,6 +78,7 @@ impl Opener {
             zip_bytes: content.modules.iter().filter_map(|m| m.zip.as_ref()).map(|z| z.size).sum(),
         };
         let mut fs = Fs::new(content);
+        fs.set_sumdb(sumdb);
         fs.set_store_hint(&format!(" --store {}", self.store_dir.display()));
         log::info!(
             "store {} read: {} modules, {} zips ({:.1} MB) in {:.1} ms",
