@@ -433,7 +433,22 @@ fn killed_daemon_during_build_then_remount_in_place() {
     }
     assert!(m.log_text().contains("stale mount"), "the stale mount was detected:\n{}", m.log_text());
     assert_eq!(mounts_at(&mnt), 1, "the stale mount was replaced, not stacked under");
-    go.run(&app, &["build", "./..."]);
+    // The new mount serves tree files before the build starts (a read, not a stat,
+    // which the kernel may answer from its caches).
+    let probe = mnt.join("github.com/pkg/errors@v0.9.1/errors.go");
+    let t3 = Instant::now();
+    while let Err(e) = std::fs::read(&probe) {
+        assert!(t3.elapsed() < Duration::from_secs(20), "{}: {e}\n{}", probe.display(), m.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = go.try_run(&app, &["build", "./..."]);
+    assert!(
+        out.status.success(),
+        "go build after the remount failed:\n{}\ndaemon log:\n{}\nmounts:\n{}",
+        text(&out.stderr),
+        m.log_text(),
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()
+    );
     assert_eq!(m.stat("verifications_failed"), 0);
     let log = m.stop();
     assert!(!log.contains("error"), "{log}");
