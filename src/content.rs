@@ -24,12 +24,15 @@ use crate::store::{self, Module, Store, SumKind};
 use crate::verdict::{Backoff, Failure, RETRY_AFTER};
 use crate::zipfmt::{self, Entry};
 
+mod files;
 mod gomod;
+
+use files::sha256_file;
+pub use files::{pread, spill_file};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -724,54 +727,6 @@ fn slices_for(items: &[zipfmt::LayoutItem], total_size: u64) -> Vec<std::ops::Ra
     }
     out.push(start..items.len());
     out
-}
-
-pub fn pread(f: &File, offset: u64, size: u32) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; size as usize];
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read_at(&mut buf[got..], offset + got as u64)? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    buf.truncate(got);
-    Ok(buf)
-}
-
-/// A file in `dir` that has no name: gone when its last descriptor closes, so a
-/// crash leaves nothing behind.
-pub fn spill_file(dir: &std::path::Path) -> std::io::Result<File> {
-    let tmpfile = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_TMPFILE).open(dir);
-    match tmpfile {
-        Ok(f) => Ok(f),
-        // Filesystems without O_TMPFILE: create, then unlink at once.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)) => {
-            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let p = dir.join(format!(".modcachefs-{}-{n}", std::process::id()));
-            let f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&p)?;
-            std::fs::remove_file(&p)?;
-            Ok(f)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// sha256 of a whole file, by pread so the shared handle's offset never matters.
-fn sha256_file(f: &File) -> std::io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
-    let mut off = 0u64;
-    loop {
-        let n = f.read_at(&mut buf, off)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        off += n as u64;
-    }
-    Ok(hash::hex(&h.finalize()))
 }
 
 #[cfg(test)]
