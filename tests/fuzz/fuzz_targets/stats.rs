@@ -1,20 +1,20 @@
-//! The stats protocol (`stats`): the daemon parses nothing from a client (it
-//! writes one report per connection), so what is fuzzed is the client side:
-//! `modcachefs stats` and `status` reading a report back with
-//! `json::object_members`.
-//! - A report built as the daemon builds it (src/fuse.rs: the counters, then the
-//!   extracted modules, whose names come from the store and may be hostile) always
-//!   parses, every counter reads back as its value, and the module list is JSON
-//!   that serde_json reads back to the same names.
-//! - Any text a broken or hostile daemon sends: parsing never panics, and every
-//!   JSON object serde_json accepts is accepted with the same members (so `status`
-//!   never prints "?" for a well-formed report).
+//! The stats protocol (`stats`, `status`): the daemon parses nothing from a client
+//! (it writes one report per connection), so what is fuzzed is the client side:
+//! reading a report back and printing it.
+//! - A report as the daemon builds it (`stats::report`: the counters, then who
+//!   serves it and the extracted modules, whose names come from the store) always
+//!   parses back (`stats::parse_report`) to the same counters and names.
+//! - Any text a broken or hostile daemon sends: parsing never panics; what parses
+//!   prints as text, and as Prometheus lines that are each a `#` comment or one
+//!   `modcachefs_NAME{mountpoint="..."} VALUE` sample (no injected line).
+//! - `json::object_members` (which reads `.info` files) accepts every JSON object
+//!   serde_json accepts, with the same members.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use modcachefs::json::{object_members, quote};
-use modcachefs::stats::Stats;
+use modcachefs::json::object_members;
+use modcachefs::stats::{parse_report, report, report_prometheus, report_text, Stats};
 use std::sync::atomic::Ordering::Relaxed;
 
 #[derive(Arbitrary, Debug)]
@@ -23,6 +23,7 @@ struct Input {
     bytes_served: u64,
     cache_bytes: u64,
     modules_extracted: u64,
+    mountpoint: String,
     extracted: Vec<String>,
     raw: String,
 }
@@ -33,12 +34,8 @@ fn daemon_report(i: &Input) {
     s.bytes_served.store(i.bytes_served, Relaxed);
     s.cache_bytes.store(i.cache_bytes, Relaxed);
     s.modules_extracted.store(i.modules_extracted, Relaxed);
-    // As src/fuse.rs assembles it.
-    let counters = s.to_json();
-    let names: Vec<String> = i.extracted.iter().map(|m| quote(m)).collect();
-    let report = format!("{},\"extracted\":[{}]}}", &counters[..counters.len() - 1], names.join(","));
-    let members = object_members(&report).unwrap_or_else(|| panic!("the daemon's report does not parse: {report:?}"));
-    let get = |k: &str| members.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let text = report(&s, &i.mountpoint, None, i.extracted.clone());
+    let r = parse_report(&text).unwrap_or_else(|| panic!("the daemon's report does not parse: {text:?}"));
     for (k, v) in [
         ("lookups", i.lookups),
         ("bytes_served", i.bytes_served),
@@ -46,16 +43,27 @@ fn daemon_report(i: &Input) {
         ("modules_extracted", i.modules_extracted),
         ("errors", 0),
     ] {
-        assert_eq!(get(k), Some(v.to_string().as_str()), "{k} in {report:?}");
+        assert_eq!(r.get(k).and_then(|v| v.as_u64()), Some(v), "{k} in {text:?}");
     }
-    let list = get("extracted").expect("no extracted list");
-    let back: Vec<String> = serde_json::from_str(list).unwrap_or_else(|e| panic!("extracted {list:?}: {e}"));
-    assert_eq!(back, i.extracted);
-    // The text form: one `name value` line per counter, the same values.
-    let text = s.to_text();
-    for (k, v) in members.iter().filter(|(k, _)| k != "extracted") {
-        let line = text.lines().find(|l| l.split_whitespace().next() == Some(k)).expect("counter missing from to_text");
-        assert_eq!(line.split_whitespace().nth(1), Some(v.as_str()), "{line:?}");
+    assert_eq!(r.get("mountpoint").and_then(|v| v.as_str()), Some(i.mountpoint.as_str()));
+    let back: Vec<&str> = r.get("extracted").and_then(|v| v.as_array()).expect("no extracted list").iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(back, i.extracted.iter().map(String::as_str).collect::<Vec<_>>());
+    printed(&r, &i.mountpoint);
+}
+
+/// The text and Prometheus forms of any parsed report: no panic, and every
+/// Prometheus line is a comment or exactly one sample.
+fn printed(r: &serde_json::Map<String, serde_json::Value>, mountpoint: &str) {
+    let _ = report_text(r);
+    for line in report_prometheus(r, mountpoint).lines() {
+        if line.starts_with("# HELP modcachefs_") || line.starts_with("# TYPE modcachefs_") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line:?}"));
+        assert!(value.parse::<u64>().is_ok(), "value of {line:?}");
+        let (name, labels) = series.split_once('{').unwrap_or_else(|| panic!("no labels: {line:?}"));
+        assert!(name.starts_with("modcachefs_") && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{line:?}");
+        assert!(labels.starts_with("mountpoint=\"") && labels.ends_with("\"}"), "{line:?}");
     }
 }
 
@@ -76,5 +84,8 @@ fn hostile_report(raw: &str) {
 
 fuzz_target!(|i: Input| {
     daemon_report(&i);
+    if let Some(r) = parse_report(&i.raw) {
+        printed(&r, &i.mountpoint);
+    }
     hostile_report(&i.raw);
 });
