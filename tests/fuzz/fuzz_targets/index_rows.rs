@@ -46,7 +46,8 @@ struct Input {
     entries: Vec<RawEntry>,
 }
 
-const PATHS: &[&str] = &["golang.org/x/text", "golang.org/x//text", "golang.org/x/text/", "example.com/M", "example.com/m/v2"];
+const PATHS: &[&str] =
+    &["golang.org/x/text", "golang.org/x//text", "golang.org/x/text/", "example.com/M", "example.com/m/v2"];
 const VERSIONS: &[&str] = &["v0.7.0", "v0.7", "v2.0.0", "v1.0.0-RC1", "v2.0.0+incompatible"];
 const NAMES: &[&str] = &["go.mod", "a.go", "A.go", "sub/b.go", "sub", "../x", "LICENSE"];
 

@@ -46,7 +46,13 @@ fn daemon_report(i: &Input) {
         assert_eq!(r.get(k).and_then(|v| v.as_u64()), Some(v), "{k} in {text:?}");
     }
     assert_eq!(r.get("mountpoint").and_then(|v| v.as_str()), Some(i.mountpoint.as_str()));
-    let back: Vec<&str> = r.get("extracted").and_then(|v| v.as_array()).expect("no extracted list").iter().filter_map(|v| v.as_str()).collect();
+    let back: Vec<&str> = r
+        .get("extracted")
+        .and_then(|v| v.as_array())
+        .expect("no extracted list")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     assert_eq!(back, i.extracted.iter().map(String::as_str).collect::<Vec<_>>());
     printed(&r, &i.mountpoint);
 }
@@ -62,7 +68,10 @@ fn printed(r: &serde_json::Map<String, serde_json::Value>, mountpoint: &str) {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line:?}"));
         assert!(value.parse::<u64>().is_ok(), "value of {line:?}");
         let (name, labels) = series.split_once('{').unwrap_or_else(|| panic!("no labels: {line:?}"));
-        assert!(name.starts_with("modcachefs_") && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{line:?}");
+        assert!(
+            name.starts_with("modcachefs_") && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{line:?}"
+        );
         assert!(labels.starts_with("mountpoint=\"") && labels.ends_with("\"}"), "{line:?}");
     }
 }
