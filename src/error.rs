@@ -17,6 +17,9 @@ pub enum Error {
     Invalid(String),
     /// The store exists but this binary cannot use it (newer schema, not a store).
     Store(String),
+    /// A module's stored bytes or index rows disagree with what is trusted: a verdict
+    /// (never retried), naming the module (`path@version`) and the reason.
+    Refused { module: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,6 +52,7 @@ impl fmt::Display for Error {
             Error::Db(e) => write!(f, "store index: {e}"),
             Error::Zip(e) => write!(f, "{e}"),
             Error::Invalid(m) | Error::Store(m) => f.write_str(m),
+            Error::Refused { module, reason } => write!(f, "{module}: {reason}"),
         }
     }
 }
