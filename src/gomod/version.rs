@@ -1,75 +1,8 @@
-//! Module paths and versions as cmd/go spells them on disk
-//! (golang.org/x/mod/module and golang.org/x/mod/semver).
-//!
-//! Case-insensitive filesystems forced Go to escape upper case: every upper-case
-//! letter becomes `!` followed by its lower-case form, in paths and in versions.
+//! Module versions (golang.org/x/mod/semver): canonical form, ordering, and the
+//! time a pseudo-version carries.
 
 use std::cmp::Ordering;
 
-/// `github.com/BurntSushi/toml` -> `github.com/!burnt!sushi/toml`.
-pub fn escape(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len() + 4);
-    for c in s.chars() {
-        if c == '!' || !c.is_ascii() {
-            return None;
-        }
-        if c.is_ascii_uppercase() {
-            out.push('!');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
-}
-
-/// The inverse of [`escape`]; `None` for anything `escape` could not have produced
-/// (upper case, a `!` not followed by a lower-case letter, non-ASCII).
-pub fn unescape(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut bang = false;
-    for c in s.chars() {
-        if !c.is_ascii() || c.is_ascii_uppercase() {
-            return None;
-        }
-        if bang {
-            if !c.is_ascii_lowercase() {
-                return None;
-            }
-            out.push(c.to_ascii_uppercase());
-            bang = false;
-        } else if c == '!' {
-            bang = true;
-        } else {
-            out.push(c);
-        }
-    }
-    (!bang).then_some(out)
-}
-
-/// A module path cmd/go accepts (module.CheckPath, simplified to the rules that
-/// matter for naming files): non-empty, slash-separated elements of
-/// `[A-Za-z0-9.\-_~]`, no empty, `.` or `..` element, no leading dot or slash,
-/// first element containing a dot (a domain) unless the whole path is one element.
-pub fn check_module_path(p: &str) -> Result<(), String> {
-    if p.is_empty() {
-        return Err("empty module path".into());
-    }
-    if p.starts_with('/') || p.ends_with('/') || p.starts_with('-') {
-        return Err(format!("malformed module path {p:?}"));
-    }
-    for elem in p.split('/') {
-        if elem.is_empty() || elem == "." || elem == ".." || elem.starts_with('.') || elem.ends_with('.') {
-            return Err(format!("malformed module path {p:?}: bad element {elem:?}"));
-        }
-        if let Some(c) = elem.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~'))) {
-            return Err(format!("malformed module path {p:?}: invalid char {c:?}"));
-        }
-    }
-    Ok(())
-}
-
-/// A parsed semantic version, as golang.org/x/mod/semver parses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Semver<'a> {
     major: &'a str,
@@ -226,18 +159,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escape_roundtrip() {
-        assert_eq!(escape("github.com/BurntSushi/toml").unwrap(), "github.com/!burnt!sushi/toml");
-        assert_eq!(unescape("github.com/!burnt!sushi/toml").unwrap(), "github.com/BurntSushi/toml");
-        assert_eq!(escape("v1.0.0-RC1").unwrap(), "v1.0.0-!r!c1");
-        assert!(unescape("github.com/Bad").is_none());
-        assert!(unescape("a!").is_none());
-        assert!(unescape("a!1").is_none());
-        assert!(escape("a!b").is_none());
-        assert!(escape("é").is_none());
-    }
-
-    #[test]
     fn canonical_versions() {
         for ok in ["v0.0.0", "v1.2.3", "v1.2.3-pre.1", "v2.0.0+incompatible", "v0.0.0-20210604000000-d5e0c0615ace"] {
             assert!(is_canonical_version(ok), "{ok}");
@@ -264,14 +185,5 @@ mod tests {
             Some("2021-06-04T00:00:00Z")
         );
         assert_eq!(pseudo_version_time("v1.2.3"), None);
-    }
-
-    #[test]
-    fn module_paths() {
-        assert!(check_module_path("github.com/spf13/cobra").is_ok());
-        assert!(check_module_path("gopkg.in/yaml.v3").is_ok());
-        assert!(check_module_path("a/../b").is_err());
-        assert!(check_module_path("a//b").is_err());
-        assert!(check_module_path("a/b c").is_err());
     }
 }
