@@ -1,9 +1,17 @@
-//! The command line's pieces beyond parsing: option values (`values`), mounting
-//! and unmounting (`mounting`), and looking at running mounts (`observe`).
+//! The command line: its grammar (`args`, with option values in `values`), the
+//! commands that fill and read the store (`store_read`), mounting and unmounting
+//! (`mounting`), looking at running mounts (`observe`), and terminal progress.
 
-pub mod mounting;
-pub mod observe;
-pub mod values;
+pub(crate) mod args;
+pub(crate) mod mounting;
+pub(crate) mod observe;
+pub(crate) mod progress;
+pub(crate) mod store_read;
+pub(crate) mod values;
+
+/// Exit codes: 0 success, 1 some inputs or modules failed, 2 usage or setup error.
+pub(crate) const EXIT_PARTIAL: u8 = 1;
+pub(crate) const EXIT_FATAL: u8 = 2;
 
 use modcachefs::error::Error;
 use std::io::IsTerminal;

@@ -2,7 +2,7 @@
 //! option fails the command, not a request hours later), daemonizing, serving,
 //! and unmounting with a grace period for builds still reading.
 
-use crate::{MountArgs, UmountArgs};
+use super::args::{MountArgs, UmountArgs};
 use modcachefs::{content, daemon, error::Error, fs, fuse, gosum, stats, statsock, store};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Looking at running mounts: `stats` (text, JSON, Prometheus), `status` (every
 //! mount, or one, with an exit status scripts can use) and `env`.
 
-use crate::{EnvArgs, EnvShell, StatsArgs, StatsFormat, StatusArgs};
+use super::args::{EnvArgs, EnvShell, StatsArgs, StatsFormat, StatusArgs};
 use modcachefs::{error::Error, fuse, stats, statsock};
 use serde_json::{json, Value};
 use std::io::ErrorKind;
