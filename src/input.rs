@@ -286,8 +286,8 @@ mod tests {
         let e = read_file(&dir.path().join("link"), 100, "go.sum").unwrap_err().to_string();
         assert!(e.contains("link: is a symbolic link") && !e.contains("s3cr3t"), "{e}");
         let fifo = dir.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o644), 0)
+            .unwrap();
         let e = read_file(&fifo, 100, "go.sum").unwrap_err().to_string();
         assert!(e.contains("is a FIFO, not a go.sum"), "{e}");
         // Below a tree: a symlinked directory on the way is refused as well.

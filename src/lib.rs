@@ -7,7 +7,6 @@
 
 pub mod cache;
 pub mod content;
-pub mod daemon;
 pub mod error;
 pub mod fs;
 pub mod fsck;
@@ -15,14 +14,12 @@ pub mod fuse;
 pub mod gomod;
 pub mod import;
 pub mod input;
-pub mod logger;
 pub(crate) mod missing;
 pub mod namespace;
+pub mod ops;
 pub mod pagebuf;
 pub mod rows;
 pub mod serve;
-pub mod stats;
-pub mod statsock;
 pub mod store;
 pub mod sumdb;
 pub(crate) mod verdict;
@@ -30,6 +27,7 @@ pub mod zip;
 
 // TRANSITION (removed when the re-wall's path rewrite runs): the old module paths,
 // so code on branches cut before the move still compiles.
+pub use ops::{daemon, logger, stats, statsock};
 pub mod hash {
     pub use crate::gomod::h1::*;
 }

@@ -21,16 +21,16 @@ pub enum PageBuf {
     Mapped { ptr: NonNull<u8>, len: usize, cap: usize },
 }
 
-// The mapping is owned exclusively; it is written only through `&mut self`
-// (before it is shared) and read-only afterwards.
+// SAFETY: a `Mapped` buffer owns its mapping exclusively (nothing else holds the
+// pointer); it is written only through `&mut self`, before it is shared, and read
+// only afterwards, so moving it to or sharing it with another thread is as safe as
+// for the `Vec<u8>` it replaces.
 unsafe impl Send for PageBuf {}
+// SAFETY: see `Send`: `&PageBuf` gives read-only access to memory nobody writes.
 unsafe impl Sync for PageBuf {}
 
 fn page_size() -> usize {
-    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as usize,
-        _ => 4096,
-    }
+    rustix::param::page_size()
 }
 
 impl PageBuf {
@@ -69,6 +69,8 @@ impl PageBuf {
         }
         let page = page_size();
         let cap = len.div_ceil(page) * page;
+        // SAFETY: a new private anonymous mapping (no address hint, no file) aliases
+        // no existing memory; the result is checked for MAP_FAILED below.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -89,6 +91,8 @@ impl PageBuf {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         match self {
             PageBuf::Heap(v) => v,
+            // SAFETY: `ptr` is a live mapping of `cap >= len` readable and writable
+            // bytes owned by `self`, and `&mut self` makes this the only reference.
             PageBuf::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), *len) },
         }
     }
@@ -108,6 +112,8 @@ impl Deref for PageBuf {
     fn deref(&self) -> &[u8] {
         match self {
             PageBuf::Heap(v) => v,
+            // SAFETY: `ptr` is a live mapping of `cap >= len` bytes owned by `self`
+            // (initialised: zero-filled by mmap, then written), unmapped only on drop.
             PageBuf::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts(ptr.as_ptr(), *len) },
         }
     }
@@ -116,6 +122,8 @@ impl Deref for PageBuf {
 impl Drop for PageBuf {
     fn drop(&mut self) {
         if let PageBuf::Mapped { ptr, cap, .. } = self {
+            // SAFETY: the mapping of `cap` bytes at `ptr` was made by `map` and is
+            // unmapped exactly once, here; no slice of it outlives `self`.
             unsafe { libc::munmap(ptr.as_ptr() as *mut libc::c_void, *cap) };
         }
     }

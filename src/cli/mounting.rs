@@ -116,11 +116,7 @@ fn mount_and_serve(
     ready: &mut daemon::Ready,
 ) -> Result<u8, Error> {
     let t0 = Instant::now();
-    // The daemon's memory must stay near --cache-size; glibc's default of a malloc
-    // arena per thread per core keeps freed extraction buffers in each of them.
-    // (The cache also trims the heap as it evicts; see content.rs.)
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
-    raise_fd_limit();
+    modcachefs::ops::process::tune_for_daemon();
     let st = store::Store::open_ro(store_dir)?;
     let sums = collect_go_sums(&a.go_sum)?;
     let stats = std::sync::Arc::new(stats::Stats::default());
@@ -146,20 +142,6 @@ fn mount_and_serve(
     };
     fuse::serve(fs, &a.mountpoint, &cfg, ready)?;
     Ok(0)
-}
-
-/// Each verified module keeps its zip blob open, and each large file its spill
-/// file: a store of thousands of modules needs more descriptors than the usual
-/// soft limit of 1024 (systemd's default). Raise the soft limit to the hard one,
-/// as the Go runtime does for the same reason.
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max {
-        let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
-            log::warn!("cannot raise the open-file limit from {}: {}", lim.rlim_cur, std::io::Error::last_os_error());
-        }
-    }
 }
 
 /// Unmounts; with `--grace`, keeps trying a plain unmount while builds still

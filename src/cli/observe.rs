@@ -100,7 +100,7 @@ pub fn cmd_env(store_dir: &std::path::Path, a: EnvArgs) -> Result<u8, Error> {
     match fuse::modcachefs_mounts().into_iter().rev().find(|m| m.mountpoint == mnt) {
         None => eprintln!("modcachefs: warning: {} is not a modcachefs mount (yet)", mnt.display()),
         Some(m) => {
-            let me = unsafe { libc::getuid() };
+            let me = rustix::process::getuid().as_raw();
             if let Some(owner) = m.user_id().filter(|o| *o != me && !m.allow_other()) {
                 eprintln!(
                     "modcachefs: warning: {} is mounted by uid {owner} without --allow-other: \

@@ -4,7 +4,6 @@
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Held by the daemonized child: tells the waiting parent how mounting went.
@@ -44,25 +43,22 @@ pub fn daemonize(log: &Path) -> Result<Option<Ready>> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let logf = open_log(log)?;
-    let mut fds = [0; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::io("pipe", std::io::Error::last_os_error()));
-    }
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (rd, wr) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::io("pipe", e.into()))?;
+    // SAFETY: fork has no memory-safety preconditions of its own. It is called
+    // before the daemon starts any thread (the store is opened and the mount made
+    // in the child), so the child is not left with locks held by vanished threads.
     match unsafe { libc::fork() } {
         -1 => Err(Error::io("fork", std::io::Error::last_os_error())),
         0 => {
             drop(rd);
-            unsafe {
-                libc::setsid();
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-                if null >= 0 {
-                    libc::dup2(null, 0);
-                    libc::dup2(null, 1);
-                    libc::close(null);
-                }
-                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&logf), 2);
+            // A new session: no controlling terminal, not killed with the shell.
+            let _ = rustix::process::setsid();
+            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+                let _ = rustix::stdio::dup2_stdin(&null);
+                let _ = rustix::stdio::dup2_stdout(&null);
             }
+            let _ = rustix::stdio::dup2_stderr(&logf);
             Ok(Some(Ready { pipe: Some(std::fs::File::from(wr)) }))
         }
         _child => {
@@ -113,7 +109,7 @@ pub fn open_log(path: &Path) -> Result<std::fs::File> {
         }
     })?;
     let m = f.metadata().map_err(|e| Error::io(path, e))?;
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if !m.file_type().is_file() {
         return Err(Error::Invalid(format!("{}: log file is not a regular file", path.display())));
     }

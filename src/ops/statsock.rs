@@ -68,15 +68,19 @@ fn group_id(g: &str) -> Option<u32> {
         return Some(n);
     }
     let name = std::ffi::CString::new(g).ok()?;
+    // SAFETY: all-zero bytes are a valid `libc::group` (integers and null pointers).
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 << 10];
     let mut out: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; `grp`, `buf` (with its true length) and
+    // `out` are live for the call, and getgrnam_r writes only within them. The
+    // strings it points `grp` at live in `buf`, which outlives the one field read.
     let r = unsafe { libc::getgrnam_r(name.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
     (r == 0 && !out.is_null()).then_some(grp.gr_gid)
 }
 
 fn euid() -> u32 {
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// The per-user directory in the shared temp directory (the last resort).
