@@ -45,6 +45,15 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether nobody has logged this failure where it happened: I/O and index
+    /// failures travel up as values; verdicts (`Refused`, `Zip`, `Invalid`) are
+    /// logged once by whoever reached them.
+    pub fn is_unlogged(&self) -> bool {
+        matches!(self, Error::Io { .. } | Error::Db(_) | Error::Store(_))
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

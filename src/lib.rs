@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod content;
 pub mod error;
+pub mod failures;
 pub mod fs;
 pub mod fsck;
 pub mod fuse;

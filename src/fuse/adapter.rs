@@ -37,11 +37,9 @@ pub struct Adapter {
     no_opendir: bool,
 }
 
-/// Logs a failure once and turns it into an errno.
+/// Counts a failure, logs its cause once, and turns it into an errno.
 fn errno(fs: &Fs, e: &Error) -> i32 {
-    crate::stats::inc(&fs.content.stats.errors);
-    log::debug!("EIO: {e}");
-    e.errno()
+    crate::failures::record(&fs.content.stats, e)
 }
 
 impl Adapter {

@@ -86,10 +86,10 @@ impl Reply {
         Reply::text(StatusCode::NOT_FOUND, SHORT, format!("not found: {what}"))
     }
 
-    /// A failure of the store or of a module's verification; the core has logged
-    /// the details (with the module's name) already.
+    /// A failure of the store or of a module's verification: its cause is logged
+    /// once (with the module's name), the client gets a short reason.
     fn failed(what: &str, e: &crate::error::Error) -> Reply {
-        log::debug!("{what}: answered 500: {e}");
+        crate::failures::log_once(e);
         Reply::text(
             StatusCode::INTERNAL_SERVER_ERROR,
             NO_STORE,
