@@ -11,7 +11,7 @@ pub enum Error {
     /// The SQLite index failed (corrupt, unreadable, locked too long).
     Db(rusqlite::Error),
     /// A module zip broke a rule; nothing of it was stored.
-    Zip(crate::zipfmt::ZipError),
+    Zip(crate::zip::ZipError),
     /// Input that contradicts itself or the store (hash mismatch, conflicting content,
     /// malformed names). The message names the module and the reason.
     Invalid(String),
@@ -74,8 +74,8 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
-impl From<crate::zipfmt::ZipError> for Error {
-    fn from(e: crate::zipfmt::ZipError) -> Self {
+impl From<crate::zip::ZipError> for Error {
+    fn from(e: crate::zip::ZipError) -> Self {
         Error::Zip(e)
     }
 }

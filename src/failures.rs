@@ -11,7 +11,7 @@
 //! the verifier), so only the failures nobody has logged are logged here.
 
 use crate::error::Error;
-use crate::stats::{self, Stats};
+use crate::ops::stats::Stats;
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -41,7 +41,7 @@ static FAILURES: std::sync::LazyLock<Failures> = std::sync::LazyLock::new(Failur
 /// Counts a failed request (`errors`), logs its cause once, and returns the errno
 /// to answer with (see [`Error::errno`]).
 pub fn record(stats: &Stats, e: &Error) -> i32 {
-    stats::inc(&stats.errors);
+    crate::ops::stats::inc(&stats.errors);
     FAILURES.log_once(e)
 }
 
@@ -112,7 +112,7 @@ mod tests {
         let (f, st) = (Failures::default(), Stats::default());
         let e = Error::io("/store/blobs/ab/cd", std::io::Error::from_raw_os_error(libc::EIO));
         for _ in 0..3 {
-            stats::inc(&st.errors);
+            crate::ops::stats::inc(&st.errors);
             assert_eq!(f.log_once(&e), libc::EIO);
         }
         assert_eq!(st.errors.load(std::sync::atomic::Ordering::Relaxed), 3);

@@ -37,7 +37,7 @@ pub const MAX_DEPTH: usize = 64;
 /// Renders possibly hostile bytes (a file name, say) on one line, control
 /// characters escaped, so that a name cannot forge lines in a log.
 pub(crate) fn shown(p: &Path) -> String {
-    crate::zipfmt::printable(p.as_os_str().as_bytes())
+    crate::ops::logger::printable(p.as_os_str().as_bytes())
 }
 
 /// At most the first 16 bytes of input that is not what it claims to be, escaped
@@ -46,7 +46,7 @@ pub(crate) fn quote_prefix(bytes: &[u8]) -> String {
     const N: usize = 16;
     let cut = bytes.len().min(N);
     let more = if bytes.len() > N { "..." } else { "" };
-    format!("\"{}\"{more}", crate::zipfmt::printable(&bytes[..cut]))
+    format!("\"{}\"{more}", crate::ops::logger::printable(&bytes[..cut]))
 }
 
 /// Why an input was not opened.

@@ -46,6 +46,7 @@ pub mod zipfmt {
     pub use crate::gomod::filename::check_file_names;
     pub use crate::gomod::path::check_module_version;
     pub use crate::gomod::{MAX_GO_MOD_SIZE, MAX_LICENSE_SIZE, MAX_NAME_ELEMENT, MAX_ZIP_SIZE};
-    pub(crate) use crate::logger::printable;
+    #[allow(unused_imports)]
+    pub(crate) use crate::ops::logger::printable;
     pub use crate::zip::*;
 }

@@ -2,7 +2,6 @@
 //! derives it. Values with rules of their own are parsed in `values`.
 
 use clap::{Args, Parser, Subcommand};
-use modcachefs::statsock;
 use std::path::PathBuf;
 
 use super::values;
@@ -127,8 +126,8 @@ pub(crate) struct MountArgs {
     #[arg(long, value_name = "N", default_value = "4", value_parser = values::workers)]
     pub(crate) workers: usize,
     /// Who may read the counters and module list: owner, group=NAME, or all (with --allow-other)
-    #[arg(long, value_name = "WHO", default_value = "owner", value_parser = statsock::Access::parse)]
-    pub(crate) stats_access: statsock::Access,
+    #[arg(long, value_name = "WHO", default_value = "owner", value_parser = modcachefs::ops::statsock::Access::parse)]
+    pub(crate) stats_access: modcachefs::ops::statsock::Access,
     /// Go to the background once the mount answers (logs go to --log-file)
     #[arg(long)]
     pub(crate) daemon: bool,

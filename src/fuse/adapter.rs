@@ -185,7 +185,7 @@ impl Filesystem for Adapter {
         if let Some(b) = self.fs.read_quick(ino) {
             // Already in memory: answer inline.
             let data = crate::fs::slice(&b, offset, size);
-            crate::stats::add(&self.fs.content.stats.bytes_served, data.len() as u64);
+            crate::ops::stats::add(&self.fs.content.stats.bytes_served, data.len() as u64);
             return reply.data(data);
         }
         // Needs verification, extraction or a read from a blob: off the request loop.
@@ -219,7 +219,7 @@ impl Filesystem for Adapter {
         // The kernel forwards every ioctl and remembers no answer, so this is a round
         // trip per such open; answer at once, from the reading thread. Counted, so
         // request counts explain a slow reader.
-        crate::stats::inc(&self.fs.content.stats.ioctls);
+        crate::ops::stats::inc(&self.fs.content.stats.ioctls);
         reply.error(libc::ENOTTY)
     }
 

@@ -20,7 +20,7 @@ pub struct MountConfig {
     /// Shown as the mount's source in the mount table (the store directory).
     pub source: String,
     /// Who may read the stats socket.
-    pub stats_access: crate::statsock::Access,
+    pub stats_access: crate::ops::statsock::Access,
     /// The daemon's log file, for the report (None: standard error).
     pub log: Option<String>,
 }
@@ -61,7 +61,7 @@ pub fn check_mountpoint(mp: &Path) -> Result<()> {
 
 /// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM/SIGHUP or an
 /// external unmount. SIGUSR1 logs the counters.
-pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::daemon::Ready) -> Result<()> {
+pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::ops::daemon::Ready) -> Result<()> {
     let mp = PathBuf::from(mountpoint);
     if is_stale_mount(&mp) {
         log::warn!("{}: a stale mount (its daemon died) is in the way; detaching it", mp.display());
@@ -111,16 +111,21 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     }
     // Before mounting: naming the socket resolves the mountpoint, which once mounted
     // only this process could answer.
-    let sock = crate::statsock::socket_path(&mp);
+    let sock = crate::ops::statsock::socket_path(&mp);
     // The socket is there before the mount, so that `status` never sees the mount
     // without it (it would say NOT RESPONDING).
     let report_fs = fs.clone();
     let (mp_text, log_file) = (mp.to_string_lossy().into_owned(), cfg.log.clone());
     let report = Arc::new(move || {
-        crate::stats::report(&report_fs.content.stats, &mp_text, log_file.as_deref(), report_fs.content.extracted())
+        crate::ops::stats::report(
+            &report_fs.content.stats,
+            &mp_text,
+            log_file.as_deref(),
+            report_fs.content.extracted(),
+        )
     });
     let served = match &sock {
-        Some(sock) => match crate::statsock::serve(sock, &cfg.stats_access, report) {
+        Some(sock) => match crate::ops::statsock::serve(sock, &cfg.stats_access, report) {
             Ok(s) => Some(s),
             Err(e) => {
                 log::warn!("stats socket {}: {e}; `modcachefs stats` will not reach this mount", sock.display());
@@ -163,7 +168,7 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     // Which of the mounts that may come and go at this path is ours.
     let our_dev = mount_table().into_iter().rev().find(|m| m.mountpoint == mp).map(|m| m.dev);
     ready.ok();
-    crate::daemon::sd_notify(&format!("READY=1\nMAINPID={}\nSTATUS=serving {}", std::process::id(), mp.display()));
+    crate::ops::daemon::sd_notify(&format!("READY=1\nMAINPID={}\nSTATUS=serving {}", std::process::id(), mp.display()));
     log::info!(
         "serving {} modules at {} (stats: modcachefs stats {})",
         fs.content.modules.len(),
@@ -200,7 +205,7 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
             log::info!("{} is detached; serving the files still open on it until they are closed", mp.display());
             continue;
         }
-        crate::daemon::sd_notify("STOPPING=1");
+        crate::ops::daemon::sd_notify("STOPPING=1");
         log::info!("unmounting {}", mp.display());
         match unmount(&mp, asked > 1) {
             Ok(()) => {}

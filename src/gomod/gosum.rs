@@ -1,8 +1,7 @@
 //! go.sum files: `<module> <version> h1:...` and `<module> <version>/go.mod h1:...`.
 
 use crate::error::{Error, Result};
-use crate::hash::is_h1;
-use crate::modpath;
+use crate::gomod::h1::is_h1;
 use crate::store::{Sum, SumKind};
 use std::path::Path;
 
@@ -34,8 +33,8 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Sum>> {
             Some(v) => (v, SumKind::Mod),
             None => (ver, SumKind::Zip),
         };
-        modpath::check_module_path(path).map_err(|e| bad(&e))?;
-        if !modpath::is_canonical_version(version) {
+        crate::gomod::path::check_module_path(path).map_err(|e| bad(&e))?;
+        if !crate::gomod::version::is_canonical_version(version) {
             return Err(bad("non-canonical version"));
         }
         out.push(Sum { path: path.into(), version: version.into(), kind, h1: h.into(), source: source.into() });

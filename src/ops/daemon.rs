@@ -212,7 +212,7 @@ pub fn sd_notify(state: &str) {
 /// Where a daemon logs when not told: beside the mount's stats socket (None when
 /// there is no private directory for it).
 pub fn default_log(mountpoint: &Path) -> Option<PathBuf> {
-    crate::statsock::socket_path(mountpoint).map(|s| s.with_extension("log"))
+    crate::ops::statsock::socket_path(mountpoint).map(|s| s.with_extension("log"))
 }
 
 const SUBCOMMANDS: &[&str] =

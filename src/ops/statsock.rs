@@ -202,8 +202,8 @@ pub fn escape_path(p: &Path) -> String {
 fn socket_name(canonical: &Path) -> String {
     let name = escape_path(canonical);
     if name.len() > 60 {
-        let h = crate::hash::sha256(canonical.as_os_str().as_bytes());
-        return format!("@{}.sock", crate::hash::hex(&h[..16]));
+        let h = crate::gomod::h1::sha256(canonical.as_os_str().as_bytes());
+        return format!("@{}.sock", crate::gomod::h1::hex(&h[..16]));
     }
     format!("{name}.sock")
 }

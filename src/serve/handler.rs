@@ -144,7 +144,7 @@ impl Drop for Finish {
             }
             .to_json();
             if !log.write(line) {
-                crate::stats::inc(&self.srv.metrics.access_log_dropped);
+                crate::ops::stats::inc(&self.srv.metrics.access_log_dropped);
             }
         }
     }
@@ -385,7 +385,7 @@ fn sumdb(snap: &Snapshot, db: &str, rel: &str, headers: &HeaderMap) -> Reply {
     match files.get(db, rel) {
         Some(data) => {
             let data = Bytes::from(data);
-            let etag = crate::hash::hex(&crate::hash::sha256(&data));
+            let etag = crate::gomod::h1::hex(&crate::gomod::h1::sha256(&data));
             let full_tile = rel.starts_with("tile/") && !rel.contains(".p/");
             let (ctype, cache) = if rel.starts_with("tile/") {
                 ("application/octet-stream", if full_tile { IMMUTABLE } else { SHORT })
@@ -405,7 +405,7 @@ fn list(snap: &Snapshot, esc_path: &str, path: &str, headers: &HeaderMap) -> Rep
     });
     match found {
         Ok(Some(data)) => {
-            let etag = crate::hash::hex(&crate::hash::sha256(&data));
+            let etag = crate::gomod::h1::hex(&crate::gomod::h1::sha256(&data));
             conditional(headers, &etag, Reply::bytes("text/plain; charset=UTF-8", SHORT, &etag, None, data))
         }
         Ok(None) => Reply::not_found(&format!("{path}: no versions in the store")),
@@ -432,13 +432,13 @@ fn latest(snap: &Snapshot, esc_path: &str, path: &str, headers: &HeaderMap) -> R
     let releases = versions.iter().rev().filter(|v| is_release(v));
     let by_preference = releases.chain(versions.iter().rev().filter(|v| !is_release(v)));
     for v in by_preference {
-        let Some(ev) = crate::modpath::escape(v) else { continue };
+        let Some(ev) = crate::gomod::path::escape(v) else { continue };
         match lookup(snap, esc_path, &format!("{ev}.info")).and_then(|a| match a {
             Some(a) => Ok(read_all(snap, &a)?.map(|d| (a, d))),
             None => Ok(None),
         }) {
             Ok(Some((a, data))) => {
-                let etag = crate::hash::hex(&crate::hash::sha256(&data));
+                let etag = crate::gomod::h1::hex(&crate::gomod::h1::sha256(&data));
                 let reply = Reply::bytes("application/json", SHORT, &etag, Some(a.mtime), data);
                 return conditional(headers, &etag, reply);
             }
@@ -473,7 +473,7 @@ fn file(snap: Arc<Snapshot>, m: u32, esc_path: &str, name: &str, label: &str, ex
                 Err(e) => return Reply::failed(label, &e),
             };
             let (ctype, etag) = match ext {
-                Ext::Info => ("application/json", crate::hash::hex(&crate::hash::sha256(&data))),
+                Ext::Info => ("application/json", crate::gomod::h1::hex(&crate::gomod::h1::sha256(&data))),
                 // The blob is named by the sha256 of the very bytes just checked.
                 _ => ("text/plain; charset=UTF-8", module.mod_blob.clone()),
             };

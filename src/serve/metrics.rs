@@ -6,7 +6,7 @@
 //! are lock-free atomics bumped on every request (a registry of label families
 //! would put a lock or a hash lookup there).
 
-use crate::stats::Stats;
+use crate::ops::stats::Stats;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

@@ -13,9 +13,8 @@ pub(crate) mod metrics;
 pub(crate) mod route;
 pub(crate) mod snapshot;
 
-use crate::daemon;
 use crate::error::{Error, Result};
-use crate::stats::Stats;
+use crate::ops::stats::Stats;
 use crate::store::Sum;
 use access_log::AccessLog;
 use metrics::Metrics;
@@ -103,18 +102,18 @@ pub fn run(store_dir: &Path, a: ServeArgs, collect_sums: CollectSums) -> Result<
     }
     // Bad go.sum files are reported here, on the terminal, before any fork.
     let sums = collect_sums(&a.go_sum)?;
-    let mut ready = daemon::Ready::none();
+    let mut ready = crate::ops::daemon::Ready::none();
     if a.daemon {
         // Fork before any thread exists (the runtime's included).
         let log = a.log_file.clone().or_else(|| default_log(&listen[0])).ok_or_else(|| {
             Error::Invalid("no private directory for the daemon's log (see the warning above); give --log-file".into())
         })?;
-        match daemon::daemonize(&log)? {
+        match crate::ops::daemon::daemonize(&log)? {
             None => return Ok(0),
             Some(r) => ready = r,
         }
         if let Some(p) = &a.pidfile {
-            if let Err(e) = daemon::write_pidfile(p) {
+            if let Err(e) = crate::ops::daemon::write_pidfile(p) {
                 ready.failed(&e.to_string());
                 return Err(e);
             }
@@ -125,14 +124,14 @@ pub fn run(store_dir: &Path, a: ServeArgs, collect_sums: CollectSums) -> Result<
         ready.failed(&e.to_string());
     }
     if let (true, Some(p)) = (a.daemon, &a.pidfile) {
-        daemon::remove_pidfile(p);
+        crate::ops::daemon::remove_pidfile(p);
     }
     res
 }
 
 /// Where a daemon logs when not told: as a mount's log, named after the first address.
 fn default_log(listen: &str) -> Option<PathBuf> {
-    daemon::default_log(Path::new(&format!("/modcachefs-serve-{listen}")))
+    crate::ops::daemon::default_log(Path::new(&format!("/modcachefs-serve-{listen}")))
 }
 
 fn serve(
@@ -140,7 +139,7 @@ fn serve(
     a: &ServeArgs,
     addrs: Vec<SocketAddr>,
     sums: Vec<Sum>,
-    ready: &mut daemon::Ready,
+    ready: &mut crate::ops::daemon::Ready,
 ) -> Result<u8> {
     let opener =
         Opener { store_dir: store_dir.to_path_buf(), sums, verify: a.verify, stats: Arc::new(Stats::default()) };
@@ -246,10 +245,10 @@ async fn watch(srv: Arc<Server>, every: Duration) {
             Ok(Ok(snap)) => {
                 log::info!("store index changed: now serving {} modules", snap.size.modules);
                 srv.replace(snap);
-                crate::stats::inc(&srv.metrics.reloads_ok);
+                crate::ops::stats::inc(&srv.metrics.reloads_ok);
             }
             Ok(Err(e)) => {
-                crate::stats::inc(&srv.metrics.reloads_failed);
+                crate::ops::stats::inc(&srv.metrics.reloads_failed);
                 log::warn!("store index changed but cannot be read ({e}); still serving the previous one");
             }
             Err(e) => log::error!("store reload: {e}"),

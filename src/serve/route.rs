@@ -7,8 +7,6 @@
 //! case (see `modpath`). Percent-escapes are decoded first (a cache in front may
 //! have added them), and the decoded path must then be what `escape` produces.
 
-use crate::modpath;
-
 /// Longest request path accepted. Module paths have no fixed limit in cmd/go, but
 /// a file system names each element in 255 bytes; real paths stay far below this.
 pub(crate) const MAX_PATH: usize = 2048;
@@ -111,17 +109,17 @@ pub(crate) fn parse(raw: &str) -> Result<Route, Refusal> {
         _ => return Err(Refusal::NotFound(format!("not a GOPROXY file: {file}"))),
     };
     let version = version(esc_version)?;
-    if !modpath::is_canonical_version(&version) {
+    if !crate::gomod::version::is_canonical_version(&version) {
         return Err(Refusal::NotFound(format!("{module}@{version}: not a canonical version")));
     }
     Ok(Route::File { esc_path: esc_path.to_string(), path: module, esc_version: esc_version.to_string(), version, ext })
 }
 
 fn module_path(esc: &str) -> Result<String, Refusal> {
-    let path = modpath::unescape(esc).ok_or_else(|| {
+    let path = crate::gomod::path::unescape(esc).ok_or_else(|| {
         Refusal::Malformed(format!("invalid escaped module path {esc:?} (upper case or a misused '!')"))
     })?;
-    modpath::check_module_path(&path).map_err(Refusal::Malformed)?;
+    crate::gomod::path::check_module_path(&path).map_err(Refusal::Malformed)?;
     Ok(path)
 }
 
@@ -132,7 +130,7 @@ fn version(esc: &str) -> Result<String, Refusal> {
     if esc.is_empty() || esc == "." || esc == ".." || esc.contains('/') || esc.contains('\\') {
         return Err(bad("not a version"));
     }
-    modpath::unescape(esc).ok_or_else(|| bad("upper case or a misused '!'"))
+    crate::gomod::path::unescape(esc).ok_or_else(|| bad("upper case or a misused '!'"))
 }
 
 #[cfg(test)]
@@ -141,9 +139,9 @@ mod tests {
 
     fn file(p: &str, v: &str, ext: Ext) -> Route {
         Route::File {
-            esc_path: modpath::escape(p).unwrap(),
+            esc_path: crate::gomod::path::escape(p).unwrap(),
             path: p.into(),
-            esc_version: modpath::escape(v).unwrap(),
+            esc_version: crate::gomod::path::escape(v).unwrap(),
             version: v.into(),
             ext,
         }

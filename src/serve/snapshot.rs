@@ -10,8 +10,8 @@
 use crate::content::{self, Content, Verified};
 use crate::error::Result;
 use crate::fs::Fs;
+use crate::ops::stats::Stats;
 use crate::serve::metrics::StoreSize;
-use crate::stats::Stats;
 use crate::store::{self, Store, Sum};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

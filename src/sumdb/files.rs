@@ -21,7 +21,6 @@ use super::note::Verifier;
 use super::tlog::{Tile, Tree, HASH_SIZE, TILE_HEIGHT};
 use super::verify::{self, Record, TileSet};
 use crate::error::Result;
-use crate::modpath;
 use crate::store::Store;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -54,7 +53,7 @@ pub struct Check {
 }
 
 fn lookup_name(path: &str, version: &str) -> Option<String> {
-    Some(format!("lookup/{}@{}", modpath::escape(path)?, modpath::escape(version)?))
+    Some(format!("lookup/{}@{}", crate::gomod::path::escape(path)?, crate::gomod::path::escape(version)?))
 }
 
 impl DbFiles {

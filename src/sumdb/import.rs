@@ -13,7 +13,6 @@ use super::verify::{self, Lookup};
 use super::{db, SUM_GOLANG_ORG_KEY};
 use crate::error::{Error, Result};
 use crate::import::Report;
-use crate::modpath;
 use crate::store::{Store, Sum, SumKind};
 use std::fs;
 use std::io::Read;
@@ -121,7 +120,10 @@ fn import_one(store: &Store, f: &Found, keys: &[Verifier], report: &mut Report) 
     for (rel, p) in &files {
         if let Some(name) = rel.strip_prefix("lookup/") {
             let Some((path, version)) = name.rsplit_once('@').and_then(|(p, v)| {
-                Some((modpath::unescape(p)?, modpath::unescape(v).filter(|v| modpath::is_canonical_version(v))?))
+                Some((
+                    crate::gomod::path::unescape(p)?,
+                    crate::gomod::path::unescape(v).filter(|v| crate::gomod::version::is_canonical_version(v))?,
+                ))
             }) else {
                 errors.push(format!(
                     "{db}: {}: not a lookup/<escaped path>@<escaped version> name; skipped",

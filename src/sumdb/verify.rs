@@ -159,7 +159,7 @@ fn record_lines_ok(path: &str, version: &str, text: &str) -> Result<(), String> 
         let ok = f.len() == 3
             && f[0] == path
             && (f[1] == version || f[1].strip_suffix("/go.mod") == Some(version))
-            && crate::hash::is_h1(f[2]);
+            && crate::gomod::h1::is_h1(f[2]);
         if !ok {
             return Err(format!("record line {line:?} is not a go.sum line of {path}@{version}"));
         }

@@ -120,7 +120,7 @@ impl std::error::Error for ZipError {}
 
 /// One escaping rule for every name that reaches a message or the log (moved to
 /// the logger, kept under its old name here).
-pub(crate) use crate::logger::printable;
+pub(crate) use crate::ops::logger::printable;
 
 #[cfg(test)]
 mod tests {

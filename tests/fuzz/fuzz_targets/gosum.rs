@@ -3,9 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modcachefs::gosum::parse;
-use modcachefs::hash::is_h1;
-use modcachefs::modpath::{check_module_path, is_canonical_version};
+use modcachefs::gomod::gosum::parse;
+use modcachefs::gomod::h1::is_h1;
+use modcachefs::gomod::path::check_module_path;
+use modcachefs::gomod::version::is_canonical_version;
 use modcachefs::store::SumKind;
 
 fuzz_target!(|data: &[u8]| {

@@ -10,11 +10,13 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use modcachefs::modpath::{escape, unescape};
+use modcachefs::gomod::path::{escape, unescape};
 use modcachefs::namespace::Namespace;
 use modcachefs::rows::{check_entries, check_rows, MAX_INFO_SIZE};
 use modcachefs::store::{Module, ZipInfo};
-use modcachefs::zipfmt::{check_module_version, Entry, MAX_ZIP_SIZE};
+use modcachefs::gomod::path::check_module_version;
+use modcachefs::zip::Entry;
+use modcachefs::gomod::MAX_ZIP_SIZE;
 use std::collections::HashSet;
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modcachefs::json::{canonical_info, info_for, object_members, quote, unquote};
-use modcachefs::modpath::pseudo_version_time;
+use modcachefs::gomod::info::{canonical_info, info_for, object_members, quote, unquote};
+use modcachefs::gomod::version::pseudo_version_time;
 
 /// time.Parse(time.RFC3339, t) would succeed (ranges included).
 fn rfc3339(t: &str) -> bool {

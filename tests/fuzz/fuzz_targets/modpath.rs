@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use modcachefs::modpath::{
     check_module_path, compare_versions, escape, is_canonical_version, pseudo_version_time, sort_versions, unescape,
 };
-use modcachefs::zipfmt::check_module_version;
+use modcachefs::gomod::path::check_module_version;
 
 fn escaping(s: &str) {
     match escape(s) {

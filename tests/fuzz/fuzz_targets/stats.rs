@@ -13,8 +13,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use modcachefs::json::object_members;
-use modcachefs::stats::{parse_report, report, report_prometheus, report_text, Stats};
+use modcachefs::gomod::info::object_members;
+use modcachefs::ops::stats::{Stats, parse_report, report, report_prometheus, report_text};
 use std::sync::atomic::Ordering::Relaxed;
 
 #[derive(Arbitrary, Debug)]

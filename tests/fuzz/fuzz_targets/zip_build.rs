@@ -196,7 +196,7 @@ fuzz_target!(|input: Input| {
             for e in &mz.entries {
                 let full = format!("{prefix}{}", e.name).into_bytes();
                 let (_, data) = written.iter().find(|(n, _)| *n == full).expect("accepted a file never written");
-                assert!(modcachefs::zipfmt::read_entry_mem(&zip, e).unwrap() == *data);
+                assert!(modcachefs::zip::read_entry_mem(&zip, e).unwrap() == *data);
             }
         }
     }

@@ -9,8 +9,8 @@ use std::os::unix::fs::FileExt;
 #[path = "../../common/zipend.rs"]
 mod zipend;
 
-use modcachefs::hash::{hash1, sha256};
-use modcachefs::zipfmt::{self, ModuleZip};
+use modcachefs::gomod::h1::{hash1, sha256};
+use modcachefs::zip::ModuleZip;
 
 pub const M: &str = "example.com/m";
 pub const V: &str = "v1.0.0";
@@ -39,7 +39,7 @@ fn with_file<T>(bytes: &[u8], f: impl FnOnce(&File) -> T) -> T {
 /// one the zip claims (`module_of`), as that too; checks every invariant below.
 pub fn check_zip_both(zip: &[u8], module: &str, version: &str) -> Option<ModuleZip> {
     let fixed = check_zip(zip, module, version);
-    if let Some((m, v)) = zipfmt::module_of(zip) {
+    if let Some((m, v)) = modcachefs::zip::module_of(zip) {
         if (m.as_str(), v.as_str()) != (module, version) {
             check_zip(zip, &m, &v);
         }
@@ -52,9 +52,9 @@ pub fn check_zip_both(zip: &[u8], module: &str, version: &str) -> Option<ModuleZ
 /// memory, from a file, streamed) with exactly its declared size and CRC, the
 /// `h1` is dirhash.HashZip of what an independent reader (the zip crate) finds.
 pub fn check_zip(zip: &[u8], module: &str, version: &str) -> Option<ModuleZip> {
-    let dir_err = zipfmt::directory_error(zip);
-    let claimed = zipfmt::module_of(zip);
-    let mz = match zipfmt::inspect(zip, module, version) {
+    let dir_err = modcachefs::zip::directory_error(zip);
+    let claimed = modcachefs::zip::module_of(zip);
+    let mz = match modcachefs::zip::inspect(zip, module, version) {
         Err(e) => {
             let msg = e.to_string();
             assert!(!msg.contains('\n') && !msg.contains('\r'), "multi-line error {msg:?}");
@@ -63,14 +63,14 @@ pub fn check_zip(zip: &[u8], module: &str, version: &str) -> Option<ModuleZip> {
         }
         Ok(mz) => mz,
     };
-    zipfmt::check_module_version(module, version).expect("accepted with an invalid module version");
+    modcachefs::gomod::path::check_module_version(module, version).expect("accepted with an invalid module version");
     assert_eq!(dir_err, None, "accepted, but directory_error complains");
 
     // Entries: sorted, unique, within the zip, not overlapping, sizes summing up.
     assert!(mz.entries.windows(2).all(|w| w[0].name < w[1].name), "entries not sorted/unique");
     let total: u64 = mz.entries.iter().map(|e| e.size).sum();
     assert_eq!(total, mz.total_size);
-    assert!(mz.total_size <= zipfmt::MAX_ZIP_SIZE);
+    assert!(mz.total_size <= modcachefs::gomod::MAX_ZIP_SIZE);
     let mut spans: Vec<(u64, u64)> = Vec::new();
     for e in &mz.entries {
         assert!(!e.name.is_empty() && !e.name.ends_with('/'), "bad entry name {:?}", e.name);
@@ -88,14 +88,14 @@ pub fn check_zip(zip: &[u8], module: &str, version: &str) -> Option<ModuleZip> {
     let mut contents = Vec::with_capacity(mz.entries.len());
     with_file(zip, |file| {
         for e in &mz.entries {
-            let mem = zipfmt::read_entry_mem(zip, e).expect("accepted entry does not read back");
+            let mem = modcachefs::zip::read_entry_mem(zip, e).expect("accepted entry does not read back");
             assert_eq!(mem.len() as u64, e.size);
             assert_eq!(crc32fast::hash(&mem), e.crc32);
-            let from_file = zipfmt::read_entry(file, e).expect("accepted entry does not read from a file");
+            let from_file = modcachefs::zip::read_entry(file, e).expect("accepted entry does not read from a file");
             assert!(from_file == mem, "file and memory reads differ for {:?}", e.name);
             let mut streamed = Vec::new();
             let mut chunks_ok = true;
-            zipfmt::stream_entry(file, e, &mut |c| {
+            modcachefs::zip::stream_entry(file, e, &mut |c| {
                 chunks_ok &= c.len() <= 64 << 10;
                 streamed.extend_from_slice(c)
             })
