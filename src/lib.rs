@@ -6,6 +6,7 @@
 //! and the thin `fuse` adapter.
 
 pub mod cache;
+pub mod cli;
 pub mod content;
 pub mod error;
 pub mod failures;

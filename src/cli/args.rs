@@ -37,7 +37,7 @@ pub(crate) enum Cmd {
     /// Serve the store as a read-only GOMODCACHE at MOUNTPOINT (foreground; Ctrl-C unmounts)
     Mount(MountArgs),
     /// Serve the store over HTTP as a GOPROXY (foreground; Ctrl-C stops)
-    Serve(modcachefs::serve::ServeArgs),
+    Serve(crate::serve::ServeArgs),
     /// Print the counters of a running mount
     Stats(StatsArgs),
     /// Print the environment that points Go at a mount: eval "$(modcachefs env /mnt/gomod)"
@@ -126,8 +126,8 @@ pub(crate) struct MountArgs {
     #[arg(long, value_name = "N", default_value = "4", value_parser = values::workers)]
     pub(crate) workers: usize,
     /// Who may read the counters and module list: owner, group=NAME, or all (with --allow-other)
-    #[arg(long, value_name = "WHO", default_value = "owner", value_parser = modcachefs::ops::statsock::Access::parse)]
-    pub(crate) stats_access: modcachefs::ops::statsock::Access,
+    #[arg(long, value_name = "WHO", default_value = "owner", value_parser = crate::ops::statsock::Access::parse)]
+    pub(crate) stats_access: crate::ops::statsock::Access,
     /// Go to the background once the mount answers (logs go to --log-file)
     #[arg(long)]
     pub(crate) daemon: bool,

@@ -3,7 +3,7 @@
 //! and unmounting with a grace period for builds still reading.
 
 use super::args::{MountArgs, UmountArgs};
-use modcachefs::{content, daemon, error::Error, fs, fuse, gosum, stats, statsock, store};
+use crate::{content, daemon, error::Error, fs, fuse, gosum, stats, statsock, store};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -116,7 +116,7 @@ fn mount_and_serve(
     ready: &mut daemon::Ready,
 ) -> Result<u8, Error> {
     let t0 = Instant::now();
-    modcachefs::ops::process::tune_for_daemon();
+    crate::ops::process::tune_for_daemon();
     let st = store::Store::open_ro(store_dir)?;
     let sums = collect_go_sums(&a.go_sum)?;
     let stats = std::sync::Arc::new(stats::Stats::default());
@@ -126,7 +126,7 @@ fn mount_and_serve(
         spill_dir: a.cache_dir.clone(),
         spill_size: a.cache_dir_size,
     };
-    let sumdb = modcachefs::sumdb::Files::load(&st)?;
+    let sumdb = crate::sumdb::Files::load(&st)?;
     let content = content::Content::new(st, &sums, opts, stats)?;
     let mut fs = fs::Fs::new(content);
     fs.set_sumdb(sumdb);

@@ -2,7 +2,7 @@
 //! mount, or one, with an exit status scripts can use) and `env`.
 
 use super::args::{EnvArgs, EnvShell, StatsArgs, StatsFormat, StatusArgs};
-use modcachefs::{error::Error, fuse, stats, statsock};
+use crate::{error::Error, fuse, stats, statsock};
 use serde_json::{json, Value};
 use std::io::ErrorKind;
 
@@ -121,7 +121,7 @@ pub fn cmd_env(store_dir: &std::path::Path, a: EnvArgs) -> Result<u8, Error> {
     // A mount that serves a checksum database keeps GOSUMDB on (go checks modules
     // missing from go.sum against the signed records offline); otherwise the
     // database is unreachable and the mount verified every module.
-    let sumdb = modcachefs::sumdb::gosumdb_for_mount(std::path::Path::new(&mnt), store_dir);
+    let sumdb = crate::sumdb::gosumdb_for_mount(std::path::Path::new(&mnt), store_dir);
     vars.push(("GOSUMDB", sumdb.clone().unwrap_or_else(|| "off".into())));
     if sumdb.is_some() {
         eprintln!(

@@ -1,8 +1,8 @@
 //! `import`, `ls` and `verify`: the commands that fill the store or read it
 //! without mounting.
 
-use modcachefs::error::Error;
-use modcachefs::{fsck, import, store};
+use crate::error::Error;
+use crate::{fsck, import, store};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
@@ -90,7 +90,7 @@ pub(crate) fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u
         }
     })?;
     // Checksum databases: signatures, record proofs, tiles and tree consistency again.
-    let sumdb = modcachefs::sumdb::Files::check_store(store_dir)?;
+    let sumdb = crate::sumdb::Files::check_store(store_dir)?;
     report.problems.extend(sumdb.errors.iter().cloned());
     if on_tty {
         eprintln!();
