@@ -5,7 +5,7 @@
 use lru::LruCache;
 use std::hash::Hash;
 
-pub struct ByteLru<K: Hash + Eq, V: Clone> {
+pub(crate) struct ByteLru<K: Hash + Eq, V: Clone> {
     map: LruCache<K, (V, u64)>,
     bytes: u64,
     /// Bytes promised to values being built (see [`ByteLru::reserve`]).
@@ -14,7 +14,7 @@ pub struct ByteLru<K: Hash + Eq, V: Clone> {
 }
 
 impl<K: Hash + Eq, V: Clone> ByteLru<K, V> {
-    pub fn new(capacity: u64) -> Self {
+    pub(crate) fn new(capacity: u64) -> Self {
         ByteLru { map: LruCache::unbounded(), bytes: 0, reserved: 0, capacity }
     }
 
@@ -22,35 +22,31 @@ impl<K: Hash + Eq, V: Clone> ByteLru<K, V> {
         self.map.get(k).map(|(v, _)| v.clone())
     }
 
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 
     /// Makes room for a value of `len` bytes that is about to be built, so that
     /// what is cached plus what is being built stays within capacity; returns how
     /// many entries were evicted. The caller gives the bytes back with
     /// [`ByteLru::release`] (then usually inserts the value).
-    pub fn reserve(&mut self, len: u64) -> u64 {
+    pub(crate) fn reserve(&mut self, len: u64) -> u64 {
         self.reserved += len;
         self.evict()
     }
 
-    pub fn release(&mut self, len: u64) {
+    pub(crate) fn release(&mut self, len: u64) {
         self.reserved = self.reserved.saturating_sub(len);
     }
 
     /// Inserts a value that accounts for `len` bytes, evicting the least recently
     /// used entries to stay within capacity; returns how many were evicted. A value
     /// larger than the whole capacity is not kept.
-    pub fn insert(&mut self, k: K, v: V, len: u64) -> u64 {
+    pub(crate) fn insert(&mut self, k: K, v: V, len: u64) -> u64 {
         if len > self.capacity {
             return 0;
         }

@@ -40,14 +40,14 @@ static FAILURES: std::sync::LazyLock<Failures> = std::sync::LazyLock::new(Failur
 
 /// Counts a failed request (`errors`), logs its cause once, and returns the errno
 /// to answer with (see [`Error::errno`]).
-pub fn record(stats: &Stats, e: &Error) -> i32 {
+pub(crate) fn record(stats: &Stats, e: &Error) -> i32 {
     crate::ops::stats::inc(&stats.errors);
     FAILURES.log_once(e)
 }
 
 /// Logs a failure's cause once (for a frontend that counts failures itself) and
 /// returns its errno.
-pub fn log_once(e: &Error) -> i32 {
+pub(crate) fn log_once(e: &Error) -> i32 {
     FAILURES.log_once(e)
 }
 

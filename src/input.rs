@@ -29,10 +29,10 @@ pub const MAX_INFO_SIZE: u64 = 64 << 10;
 /// Largest `.ziphash` read: one `h1:` hash (48 bytes with its newline) and room to spare.
 pub const MAX_ZIPHASH_SIZE: u64 = 1 << 10;
 /// Largest go.sum read. Go sets none; the go.sum of a very large project is a few MB.
-pub const MAX_GO_SUM_SIZE: u64 = 64 << 20;
+pub(crate) const MAX_GO_SUM_SIZE: u64 = 64 << 20;
 /// Deepest directory below an input root that the walk descends into (a module
 /// path has at most a few dozen elements; an endless tree must not exhaust descriptors).
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Renders possibly hostile bytes (a file name, say) on one line, control
 /// characters escaped, so that a name cannot forge lines in a log.
@@ -151,7 +151,7 @@ fn too_big(shown_path: &Path, what: &str, limit: u64) -> Error {
 
 /// Reads a file named on the command line (a loose zip, a go.sum): the directories
 /// on the way are the operator's choice, the file itself must not be a symlink.
-pub fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
     let name = path.file_name().ok_or_else(|| Error::Invalid(format!("{}: not a file name", shown(path))))?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -172,13 +172,13 @@ pub struct Tree {
 
 impl Tree {
     /// Opens the input directory itself, following symlinks: the operator named it.
-    pub fn open(path: &Path) -> Result<Tree> {
+    pub(crate) fn open(path: &Path) -> Result<Tree> {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY | OFlags::NONBLOCK;
         let dir = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| Error::io(path, e.into()))?;
         Ok(Tree { dir, path: path.to_path_buf() })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -202,7 +202,7 @@ impl Tree {
     }
 
     /// Reads the regular file `rel` below the root through at most `limit` bytes.
-    pub fn read(&self, rel: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, rel: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
         let shown_path = self.path.join(rel);
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
             return Err(Error::Invalid(format!("{}: not a file name", shown(&shown_path))));

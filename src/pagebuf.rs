@@ -35,7 +35,7 @@ fn page_size() -> usize {
 
 impl PageBuf {
     /// Takes a file's contents, moving large ones into a mapping of their own.
-    pub fn new(data: Vec<u8>) -> PageBuf {
+    pub(crate) fn new(data: Vec<u8>) -> PageBuf {
         match Self::map(data.len()) {
             Some(mut m) => {
                 m.as_mut_slice().copy_from_slice(&data);
@@ -47,13 +47,13 @@ impl PageBuf {
 
     /// A zero-filled buffer of `len` bytes to extract a file into, so large files
     /// are written once, straight into their own mapping, with no heap copy.
-    pub fn zeroed(len: usize) -> PageBuf {
+    pub(crate) fn zeroed(len: usize) -> PageBuf {
         Self::map(len).unwrap_or_else(|| PageBuf::Heap(vec![0; len]))
     }
 
     /// What a buffer of `len` bytes will occupy: the cache reserves this before
     /// extracting, so bytes in flight count against its bound too.
-    pub fn footprint_of(len: usize) -> u64 {
+    pub(crate) fn footprint_of(len: usize) -> u64 {
         if len < MAPPED_FROM {
             len as u64 + HEAP_OVERHEAD
         } else {
@@ -88,7 +88,7 @@ impl PageBuf {
     }
 
     /// Writable while still owned by one extractor (before it is shared).
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         match self {
             PageBuf::Heap(v) => v,
             // SAFETY: `ptr` is a live mapping of `cap >= len` readable and writable
@@ -98,7 +98,7 @@ impl PageBuf {
     }
 
     /// Bytes of memory this buffer really occupies (what the cache charges).
-    pub fn footprint(&self) -> u64 {
+    pub(crate) fn footprint(&self) -> u64 {
         match self {
             PageBuf::Heap(v) => v.capacity() as u64 + HEAP_OVERHEAD,
             PageBuf::Mapped { cap, .. } => *cap as u64,

@@ -17,9 +17,9 @@ pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Why a check did not pass.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
-    pub why: String,
+    pub(crate) why: String,
     /// A failure to read, not a verdict on the content.
-    pub transient: bool,
+    pub(crate) transient: bool,
 }
 
 impl Failure {

@@ -27,7 +27,7 @@ use std::process::ExitCode;
 /// empty directory becomes a new store, which is said (on a terminal, else at info
 /// level: a mistyped `--store` would otherwise silently start an empty store);
 /// a non-empty directory without an index is refused, never filled.
-pub fn check_new_store(dir: &Path) -> Result<(), Error> {
+pub(crate) fn check_new_store(dir: &Path) -> Result<(), Error> {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let say = || {
         let msg = format!("creating a new store at {}", absolute.display());

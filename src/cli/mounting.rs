@@ -41,7 +41,7 @@ pub(crate) fn collect_go_sums(paths: &[PathBuf]) -> Result<Vec<store::Sum>, Erro
 /// here by the very function the mount uses, written and read back, so that a
 /// missing, read-only or unsuitable directory fails the mount now rather than
 /// every large file later (with EIO).
-pub fn check_cache_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn check_cache_dir(dir: &Path) -> Result<(), Error> {
     let refuse = |why: String| {
         Err(Error::Invalid(format!(
             "--cache-dir {}: {why}; files too large for the memory cache are extracted there: give a writable directory",
@@ -67,7 +67,7 @@ pub fn check_cache_dir(dir: &Path) -> Result<(), Error> {
     }
 }
 
-pub fn cmd_mount(store_dir: &Path, mut a: MountArgs) -> Result<u8, Error> {
+pub(crate) fn cmd_mount(store_dir: &Path, mut a: MountArgs) -> Result<u8, Error> {
     // The stats socket and the default log are named after the mountpoint: name
     // them after its canonical path, as `stats`, `status` and `umount` look it up.
     a.mountpoint = a.mountpoint.canonicalize().unwrap_or(a.mountpoint);
@@ -147,7 +147,7 @@ fn mount_and_serve(
 /// Unmounts; with `--grace`, keeps trying a plain unmount while builds still
 /// have files open, then detaches lazily: open files keep working until closed
 /// and the daemon exits after the last. Never leaves a dead mount behind.
-pub fn cmd_umount(a: UmountArgs) -> Result<u8, Error> {
+pub(crate) fn cmd_umount(a: UmountArgs) -> Result<u8, Error> {
     let mnt = fuse::canonical_mountpoint(&a.mountpoint).map_err(|e| Error::io(&a.mountpoint, e))?;
     if !fuse::modcachefs_mounts().iter().any(|m| m.mountpoint == mnt) {
         return Err(Error::Invalid(format!("{}: not a modcachefs mount", mnt.display())));

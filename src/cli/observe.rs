@@ -9,7 +9,7 @@ use std::io::ErrorKind;
 /// `status` exit status when a listed mount does not answer (or not to this user).
 const EXIT_NOT_ANSWERING: u8 = 1;
 
-pub fn cmd_stats(a: StatsArgs) -> Result<u8, Error> {
+pub(crate) fn cmd_stats(a: StatsArgs) -> Result<u8, Error> {
     let mnt = fuse::canonical_mountpoint(&a.mountpoint).unwrap_or(a.mountpoint);
     let text = statsock::fetch(&mnt, a.timeout).map_err(|e| Error::Invalid(e.to_string()))?;
     let format = if a.json { StatsFormat::Json } else { a.format };
@@ -28,7 +28,7 @@ pub fn cmd_stats(a: StatsArgs) -> Result<u8, Error> {
     Ok(0)
 }
 
-pub fn cmd_status(a: StatusArgs) -> Result<u8, Error> {
+pub(crate) fn cmd_status(a: StatusArgs) -> Result<u8, Error> {
     let want = match &a.mountpoint {
         Some(p) => Some(fuse::canonical_mountpoint(p).map_err(|e| Error::io(p, e))?),
         None => None,
@@ -95,7 +95,7 @@ fn shell_quote(s: &str) -> String {
 /// module whose go.sum is complete builds with Go's default (`-mod=readonly`),
 /// and go workspaces refuse `-mod=mod` outright; a user whose go.sum lacks lines
 /// adds `-mod=mod` (outside workspaces) so that go may write them.
-pub fn cmd_env(store_dir: &std::path::Path, a: EnvArgs) -> Result<u8, Error> {
+pub(crate) fn cmd_env(store_dir: &std::path::Path, a: EnvArgs) -> Result<u8, Error> {
     let mnt = fuse::canonical_mountpoint(&a.mountpoint).map_err(|e| Error::io(&a.mountpoint, e))?;
     match fuse::modcachefs_mounts().into_iter().rev().find(|m| m.mountpoint == mnt) {
         None => eprintln!("modcachefs: warning: {} is not a modcachefs mount (yet)", mnt.display()),

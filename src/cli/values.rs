@@ -14,7 +14,7 @@ const MAX_SIZE: u64 = 1 << 50;
 
 /// `512MiB`, `2G`, `1.5G`, `64m`, `1048576`: a number (with an optional fraction)
 /// and an optional binary unit K, M, G or T, optionally followed by `iB` or `B`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let bad = || format!("not a size: {s:?} (a number with an optional unit K, M, G or T, as in 512MiB, 1.5G, 64M)");
     let b = s.as_bytes();
     let int_end = b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len());
@@ -81,12 +81,12 @@ fn show(n: u64) -> String {
 }
 
 /// `--cache-size`: 1 MiB to 1 PiB.
-pub fn cache_size(s: &str) -> Result<u64, String> {
+pub(crate) fn cache_size(s: &str) -> Result<u64, String> {
     in_range(s, MIN_CACHE, MAX_SIZE, "the memory cache")
 }
 
 /// `--cache-dir-size`: 1 MiB to 1 PiB.
-pub fn disk_size(s: &str) -> Result<u64, String> {
+pub(crate) fn disk_size(s: &str) -> Result<u64, String> {
     in_range(s, MIN_CACHE, MAX_SIZE, "the disk space for large files")
 }
 
@@ -98,17 +98,17 @@ fn count(s: &str, max: usize) -> Result<usize, String> {
 }
 
 /// `--workers`: 1 to 256 threads.
-pub fn workers(s: &str) -> Result<usize, String> {
+pub(crate) fn workers(s: &str) -> Result<usize, String> {
     count(s, 256)
 }
 
 /// `--threads`: 1 to 1024.
-pub fn threads(s: &str) -> Result<usize, String> {
+pub(crate) fn threads(s: &str) -> Result<usize, String> {
     count(s, 1024)
 }
 
 /// `--timeout`, `--grace`: seconds, 0.1 to 3600.
-pub fn seconds(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn seconds(s: &str) -> Result<std::time::Duration, String> {
     match s.parse::<f64>() {
         Ok(x) if (0.1..=3600.0).contains(&x) => Ok(std::time::Duration::from_secs_f64(x)),
         _ => Err(format!("expected seconds from 0.1 to 3600, not {s:?}")),

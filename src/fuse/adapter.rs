@@ -26,7 +26,7 @@ use super::pool::Pool;
 /// may cache names, attributes and negative lookups for as long as it likes.
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
-pub struct Adapter {
+pub(crate) struct Adapter {
     fs: Arc<Fs>,
     pool: Pool,
     uid: u32,
@@ -43,7 +43,7 @@ fn errno(fs: &Fs, e: &Error) -> i32 {
 }
 
 impl Adapter {
-    pub fn new(fs: Arc<Fs>, workers: usize) -> std::io::Result<Adapter> {
+    pub(crate) fn new(fs: Arc<Fs>, workers: usize) -> std::io::Result<Adapter> {
         Ok(Adapter {
             fs,
             pool: Pool::new(workers)?,

@@ -7,6 +7,5 @@ mod mounttab;
 mod pool;
 mod session;
 
-pub use adapter::Adapter;
-pub use mounttab::{canonical_mountpoint, force_unmount, modcachefs_mounts, mount_table, unmount, MountEntry};
-pub use session::{check_mountpoint, serve, MountConfig};
+pub(crate) use mounttab::{canonical_mountpoint, modcachefs_mounts, unmount};
+pub(crate) use session::{check_mountpoint, serve, MountConfig};

@@ -17,24 +17,24 @@ pub(super) fn is_stale_mount(p: &Path) -> bool {
 
 /// One line of /proc/self/mountinfo.
 #[derive(Debug, Clone)]
-pub struct MountEntry {
+pub(crate) struct MountEntry {
     /// `major:minor` of the mounted filesystem: tells two mounts at one path apart.
-    pub dev: String,
-    pub mountpoint: PathBuf,
-    pub fstype: String,
-    pub source: String,
+    pub(crate) dev: String,
+    pub(crate) mountpoint: PathBuf,
+    pub(crate) fstype: String,
+    pub(crate) source: String,
     /// The filesystem's own options (for FUSE: `user_id=`, `allow_other`, ...).
-    pub super_options: String,
+    pub(crate) super_options: String,
 }
 
 impl MountEntry {
     /// Whether users other than the daemon's may use the mount.
-    pub fn allow_other(&self) -> bool {
+    pub(crate) fn allow_other(&self) -> bool {
         self.super_options.split(',').any(|o| o == "allow_other")
     }
 
     /// The user who mounted it (a FUSE mount's `user_id=`).
-    pub fn user_id(&self) -> Option<u32> {
+    pub(crate) fn user_id(&self) -> Option<u32> {
         self.super_options.split(',').find_map(|o| o.strip_prefix("user_id=")).and_then(|v| v.parse().ok())
     }
 }
@@ -59,7 +59,7 @@ fn unescape_mountinfo(s: &str) -> String {
 /// The absolute, symlink-free form of a mountpoint, as the mount table spells it.
 /// Another user's FUSE mount without allow_other refuses even a stat of its root
 /// (EACCES), so then its parent is resolved instead and the name appended.
-pub fn canonical_mountpoint(p: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn canonical_mountpoint(p: &Path) -> std::io::Result<PathBuf> {
     match p.canonicalize() {
         Ok(c) => Ok(c),
         Err(e) => {
@@ -76,7 +76,7 @@ pub fn canonical_mountpoint(p: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// Everything mounted, as this process sees it.
-pub fn mount_table() -> Vec<MountEntry> {
+pub(crate) fn mount_table() -> Vec<MountEntry> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     info.lines()
         .filter_map(|l| {
@@ -94,7 +94,7 @@ pub fn mount_table() -> Vec<MountEntry> {
 }
 
 /// The modcachefs mounts (type `fuse.modcachefs`).
-pub fn modcachefs_mounts() -> Vec<MountEntry> {
+pub(crate) fn modcachefs_mounts() -> Vec<MountEntry> {
     mount_table().into_iter().filter(|m| m.fstype == "fuse.modcachefs").collect()
 }
 
@@ -104,13 +104,13 @@ pub(super) fn is_mountpoint(p: &Path) -> bool {
 }
 
 /// Detaches whatever is mounted at `p` (lazily, so open files do not block it).
-pub fn force_unmount(p: &Path) -> std::io::Result<()> {
+pub(crate) fn force_unmount(p: &Path) -> std::io::Result<()> {
     unmount(p, true)
 }
 
 /// Unmounts `p`: directly when privileged, else through the setuid fusermount3
 /// (which lets users undo their own FUSE mounts). `lazy` detaches even if busy.
-pub fn unmount(p: &Path, lazy: bool) -> std::io::Result<()> {
+pub(crate) fn unmount(p: &Path, lazy: bool) -> std::io::Result<()> {
     use rustix::mount::UnmountFlags;
     let direct = match rustix::mount::unmount(p, if lazy { UnmountFlags::DETACH } else { UnmountFlags::empty() }) {
         Ok(()) => return Ok(()),

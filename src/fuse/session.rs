@@ -14,15 +14,15 @@ use crate::error::{Error, Result};
 use crate::fs::Fs;
 
 #[derive(Debug, Clone)]
-pub struct MountConfig {
-    pub allow_other: bool,
-    pub workers: usize,
+pub(crate) struct MountConfig {
+    pub(crate) allow_other: bool,
+    pub(crate) workers: usize,
     /// Shown as the mount's source in the mount table (the store directory).
-    pub source: String,
+    pub(crate) source: String,
     /// Who may read the stats socket.
-    pub stats_access: crate::ops::statsock::Access,
+    pub(crate) stats_access: crate::ops::statsock::Access,
     /// The daemon's log file, for the report (None: standard error).
-    pub log: Option<String>,
+    pub(crate) log: Option<String>,
 }
 
 /// Whether this process may open /dev/fuse for reading and writing (checked with
@@ -36,7 +36,7 @@ fn can_open_dev_fuse() -> bool {
 /// it but, perhaps, a stale mount (which `serve` replaces). Checked by `--daemon`
 /// before it forks too, so that a second mount at the same place fails without
 /// touching the running one's log or socket.
-pub fn check_mountpoint(mp: &Path) -> Result<()> {
+pub(crate) fn check_mountpoint(mp: &Path) -> Result<()> {
     if is_stale_mount(mp) {
         return Ok(());
     }
@@ -61,7 +61,7 @@ pub fn check_mountpoint(mp: &Path) -> Result<()> {
 
 /// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM/SIGHUP or an
 /// external unmount. SIGUSR1 logs the counters.
-pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::ops::daemon::Ready) -> Result<()> {
+pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::ops::daemon::Ready) -> Result<()> {
     let mp = PathBuf::from(mountpoint);
     if is_stale_mount(&mp) {
         log::warn!("{}: a stale mount (its daemon died) is in the way; detaching it", mp.display());

@@ -7,23 +7,23 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Held by the daemonized child: tells the waiting parent how mounting went.
-pub struct Ready {
+pub(crate) struct Ready {
     pipe: Option<std::fs::File>,
 }
 
 impl Ready {
     /// For foreground runs: nobody is waiting.
-    pub fn none() -> Ready {
+    pub(crate) fn none() -> Ready {
         Ready { pipe: None }
     }
 
-    pub fn ok(&mut self) {
+    pub(crate) fn ok(&mut self) {
         if let Some(mut p) = self.pipe.take() {
             let _ = p.write_all(b"ok\n");
         }
     }
 
-    pub fn failed(&mut self, why: &str) {
+    pub(crate) fn failed(&mut self, why: &str) {
         if let Some(mut p) = self.pipe.take() {
             let _ = p.write_all(why.as_bytes());
         }
@@ -38,7 +38,7 @@ impl Ready {
 /// stdout and stderr to `log`), returns the handle to report readiness with.
 /// The log is opened (see `open_log`) before forking, so that a log that cannot be
 /// used is refused by the command itself.
-pub fn daemonize(log: &Path) -> Result<Option<Ready>> {
+pub(crate) fn daemonize(log: &Path) -> Result<Option<Ready>> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -99,7 +99,7 @@ fn nofollow_open(path: &Path, flags: i32, mode: u32) -> std::io::Result<std::fs:
 /// and only a regular file of the daemon's own user with one name (a hard link
 /// to another of its files would be appended to as well). An existing log is
 /// made 0640 too.
-pub fn open_log(path: &Path) -> Result<std::fs::File> {
+pub(crate) fn open_log(path: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let f = nofollow_open(path, libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, 0o640).map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) {
@@ -148,7 +148,7 @@ fn is_live_modcachefs(pid: i32) -> bool {
 /// `O_EXCL|O_NOFOLLOW`. A pidfile already there is replaced only if it is a
 /// regular file whose pid is not a running modcachefs, and then by a new file
 /// renamed over it (never by opening the old path for writing).
-pub fn write_pidfile(path: &Path) -> Result<()> {
+pub(crate) fn write_pidfile(path: &Path) -> Result<()> {
     let text = format!("{}\n", std::process::id());
     let exists = match nofollow_open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644) {
         Ok(mut f) => return f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e)),
@@ -184,7 +184,7 @@ pub fn write_pidfile(path: &Path) -> Result<()> {
 }
 
 /// Removes the pidfile if it is still ours (holds our pid).
-pub fn remove_pidfile(path: &Path) {
+pub(crate) fn remove_pidfile(path: &Path) {
     if pidfile_pid(path) == Some(std::process::id() as i32) {
         let _ = std::fs::remove_file(path);
     }
@@ -193,7 +193,7 @@ pub fn remove_pidfile(path: &Path) {
 /// Tells systemd (a `Type=notify` unit) that the service is ready or stopping, by
 /// a datagram to `$NOTIFY_SOCKET` (sd_notify(3)); nothing when not run by systemd.
 /// Written here rather than with a crate: it is one datagram.
-pub fn sd_notify(state: &str) {
+pub(crate) fn sd_notify(state: &str) {
     use std::os::unix::net::{SocketAddr, UnixDatagram};
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
     let addr = match path.as_encoded_bytes().strip_prefix(b"@") {
@@ -221,7 +221,7 @@ const SUBCOMMANDS: &[&str] =
 /// Recognizes the mount(8) helper convention and rewrites it as a `mount --daemon`
 /// command line. mount(8) runs `mount.fuse.modcachefs SOURCE DIR -o OPTS` (or, via
 /// mount.fuse3, `modcachefs SOURCE DIR -o OPTS`), where SOURCE is the store.
-pub fn helper_args(args: &[OsString]) -> Option<Result<Vec<OsString>>> {
+pub(crate) fn helper_args(args: &[OsString]) -> Option<Result<Vec<OsString>>> {
     let argv0 = Path::new(args.first()?).file_name()?.to_string_lossy().into_owned();
     let as_helper = argv0.starts_with("mount.");
     let first = args.get(1)?.to_string_lossy().into_owned();

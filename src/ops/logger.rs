@@ -24,7 +24,7 @@ fn is_unsafe(c: char) -> bool {
 
 /// Renders possibly hostile bytes on one line: invalid UTF-8 as `\xNN`, control
 /// characters and line or direction overrides escaped (`\n`, `\u{1b}`).
-pub fn printable(bytes: &[u8]) -> String {
+pub(crate) fn printable(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         push_escaped(&mut out, chunk.valid(), false);
@@ -36,7 +36,7 @@ pub fn printable(bytes: &[u8]) -> String {
 }
 
 /// [`printable`] of a string.
-pub fn printable_str(s: &str) -> String {
+pub(crate) fn printable_str(s: &str) -> String {
     printable(s.as_bytes())
 }
 
@@ -54,7 +54,7 @@ fn push_escaped(out: &mut String, s: &str, keep_newlines: bool) {
 
 /// One log line as written: the prefix, then the message with every unsafe
 /// character escaped and its own newlines turned into indented continuations.
-pub fn format_line(level: &str, message: &str) -> String {
+pub(crate) fn format_line(level: &str, message: &str) -> String {
     let mut line = format!("modcachefs: {level}: ");
     push_escaped(&mut line, message.trim_end_matches('\n'), true);
     line.push('\n');
@@ -90,7 +90,7 @@ impl Log for Stderr {
 static LOGGER: Stderr = Stderr;
 
 /// `verbosity`: 0 = warnings, 1 = info, 2 = debug, 3+ = trace, negative = errors only.
-pub fn init(verbosity: i32) {
+pub(crate) fn init(verbosity: i32) {
     let from_env = std::env::var("MODCACHEFS_LOG").ok().and_then(|v| v.parse::<LevelFilter>().ok());
     let level = from_env.unwrap_or(match verbosity {
         i32::MIN..=-1 => LevelFilter::Error,

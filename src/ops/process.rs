@@ -2,7 +2,7 @@
 //! open-file limit raised to the hard limit.
 
 /// Called once at start-up by `mount` and `serve`, before any thread is started.
-pub fn tune_for_daemon() {
+pub(crate) fn tune_for_daemon() {
     limit_malloc_arenas();
     raise_fd_limit();
 }

@@ -11,23 +11,18 @@ macro_rules! counters {
         pub struct Stats { $(#[doc = $doc] pub $name: AtomicU64,)* }
 
         /// Every counter's name and meaning, in report order.
-        pub const COUNTERS: &[(&str, &str)] = &[$((stringify!($name), $doc)),*];
+        pub(crate) const COUNTERS: &[(&str, &str)] = &[$((stringify!($name), $doc)),*];
 
         impl Stats {
             /// Every counter, by name, in report order.
-            pub fn to_map(&self) -> Map<String, Value> {
+            pub(crate) fn to_map(&self) -> Map<String, Value> {
                 let mut m = Map::new();
                 $(m.insert(stringify!($name).into(), Value::from(self.$name.load(Relaxed)));)*
                 m
             }
 
-            /// One JSON object with every counter.
-            pub fn to_json(&self) -> String {
-                Value::Object(self.to_map()).to_string()
-            }
-
             /// `name value` pairs, one per line.
-            pub fn to_text(&self) -> String {
+            pub(crate) fn to_text(&self) -> String {
                 let mut s = String::new();
                 $(s.push_str(&format!("{:<22} {}\n", stringify!($name), self.$name.load(Relaxed)));)*
                 s
@@ -60,16 +55,16 @@ counters! {
     errors: "requests answered with EIO",
 }
 
-pub fn inc(c: &AtomicU64) {
+pub(crate) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
 
-pub fn add(c: &AtomicU64, n: u64) {
+pub(crate) fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Relaxed);
 }
 
 /// The counters that go up and down (what is held now); every other one only grows.
-pub const GAUGES: &[&str] = &["cache_bytes", "cache_files", "spill_bytes", "spill_files"];
+pub(crate) const GAUGES: &[&str] = &["cache_bytes", "cache_files", "spill_bytes", "spill_files"];
 
 /// The members of a report that are not counters.
 const INFO_KEYS: &[&str] = &["pid", "version", "mountpoint", "log", "extracted"];

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// Where root's daemons (systemd's, mount(8)'s, root shells') keep their sockets
 /// and logs, and where other users look for them too.
-pub const SYSTEM_DIR: &str = "/run/modcachefs";
+pub(crate) const SYSTEM_DIR: &str = "/run/modcachefs";
 
 /// Clients served at once; more are closed at once rather than queued, so the
 /// accept loop never waits for a client.
@@ -30,7 +30,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Who may read a mount's report (connect to its socket).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// The daemon's user only (mode 0600): the default.
     Owner,
     /// And the members of this group (mode 0660, the socket's group set to it).
@@ -54,7 +54,7 @@ impl Access {
         }
     }
 
-    pub fn mode(&self) -> u32 {
+    pub(crate) fn mode(&self) -> u32 {
         match self {
             Access::Owner => 0o600,
             Access::Group { .. } => 0o660,
@@ -224,18 +224,14 @@ pub fn socket_path(mountpoint: &Path) -> Option<PathBuf> {
 /// A socket this process bound: removed on `remove` only if the path still names
 /// it, never a newer daemon's socket at the same path (after `umount --lazy` and a
 /// new mount there, the old daemon exits last).
-pub struct Served {
+pub(crate) struct Served {
     path: PathBuf,
     dev: u64,
     ino: u64,
 }
 
 impl Served {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn remove(&self) {
+    pub(crate) fn remove(&self) {
         match std::fs::symlink_metadata(&self.path) {
             Ok(m) if m.dev() == self.dev && m.ino() == self.ino => {
                 let _ = std::fs::remove_file(&self.path);
@@ -252,7 +248,11 @@ impl Served {
 /// The socket is bound in a fresh 0700 directory, given its mode there, and
 /// renamed into place, so it is never reachable with the umask's mode, and it
 /// replaces a stale socket atomically.
-pub fn serve(path: &Path, access: &Access, report: Arc<dyn Fn() -> String + Send + Sync>) -> std::io::Result<Served> {
+pub(crate) fn serve(
+    path: &Path,
+    access: &Access,
+    report: Arc<dyn Fn() -> String + Send + Sync>,
+) -> std::io::Result<Served> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let tmp = dir.join(format!(".bind-{}-{nanos}", std::process::id()));
@@ -322,7 +322,7 @@ fn accept_loop(listener: UnixListener, report: Arc<dyn Fn() -> String + Send + S
 /// this user), `PermissionDenied` (a socket this user may not connect to, with its
 /// owner and mode), `TimedOut` (a socket whose daemon does not answer: stopped or
 /// hung). Each message names the mountpoint.
-pub fn fetch(mountpoint: &Path, timeout: Duration) -> std::io::Result<String> {
+pub(crate) fn fetch(mountpoint: &Path, timeout: Duration) -> std::io::Result<String> {
     use std::io::{Error, ErrorKind};
     let name = socket_name(mountpoint);
     let mut denied = None;

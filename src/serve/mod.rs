@@ -26,34 +26,34 @@ use std::time::Duration;
 
 /// `modcachefs serve`'s options.
 #[derive(clap::Args, Debug)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on, HOST:PORT (repeatable) [default: 127.0.0.1:3000]; port 0 picks a free port
     #[arg(long, value_name = "ADDR")]
-    pub listen: Vec<String>,
+    pub(crate) listen: Vec<String>,
     /// Check every module against its trusted hash before serving it
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off(), action = clap::ArgAction::Set)]
-    pub verify: bool,
+    pub(crate) verify: bool,
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
-    pub go_sum: Vec<PathBuf>,
+    pub(crate) go_sum: Vec<PathBuf>,
     /// Append one JSON line per request here
     #[arg(long, value_name = "FILE")]
-    pub access_log: Option<PathBuf>,
+    pub(crate) access_log: Option<PathBuf>,
     /// Seconds between checks for a changed store index (0: never reload)
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
-    pub reload_interval: u64,
+    pub(crate) reload_interval: u64,
     /// Threads that drive connections [default: number of CPUs]
     #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// Go to the background once every address is listening (logs go to --log-file)
     #[arg(long)]
-    pub daemon: bool,
+    pub(crate) daemon: bool,
     /// With --daemon: write the daemon's pid here
     #[arg(long, value_name = "FILE")]
-    pub pidfile: Option<PathBuf>,
+    pub(crate) pidfile: Option<PathBuf>,
     /// With --daemon: append logs here [default: _modcachefs-serve-ADDR.log beside the stats sockets]
     #[arg(long, value_name = "FILE")]
-    pub log_file: Option<PathBuf>,
+    pub(crate) log_file: Option<PathBuf>,
 }
 
 /// `on` or `off`, as `mount --verify` takes it.
@@ -88,10 +88,10 @@ impl Server {
 }
 
 /// The signature of the go.sum collector in main.rs, shared with `mount`.
-pub type CollectSums = fn(&[PathBuf]) -> Result<Vec<Sum>>;
+pub(crate) type CollectSums = fn(&[PathBuf]) -> Result<Vec<Sum>>;
 
 /// Runs `modcachefs serve` until SIGINT or SIGTERM; returns the exit code.
-pub fn run(store_dir: &Path, a: ServeArgs, collect_sums: CollectSums) -> Result<u8> {
+pub(crate) fn run(store_dir: &Path, a: ServeArgs, collect_sums: CollectSums) -> Result<u8> {
     let listen = if a.listen.is_empty() { vec!["127.0.0.1:3000".to_string()] } else { a.listen.clone() };
     let mut addrs = Vec::new();
     for l in &listen {

@@ -60,7 +60,7 @@ pub(crate) enum Refusal {
 }
 
 /// Parses the path of a request URI (without its query).
-pub(crate) fn parse(raw: &str) -> Result<Route, Refusal> {
+pub fn parse(raw: &str) -> Result<Route, Refusal> {
     if raw.len() > MAX_PATH {
         return Err(Refusal::TooLong);
     }

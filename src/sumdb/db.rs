@@ -25,9 +25,9 @@ pub(crate) fn keys(c: &Connection) -> Result<Vec<(String, String)>> {
 /// Everything stored for one database.
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
-    pub notes: Vec<Vec<u8>>,
-    pub records: Vec<Record>,
-    pub tiles: Vec<(Tile, Vec<u8>)>,
+    pub(crate) notes: Vec<Vec<u8>>,
+    pub(crate) records: Vec<Record>,
+    pub(crate) tiles: Vec<(Tile, Vec<u8>)>,
 }
 
 /// Names of the databases the store holds trees of.

@@ -26,7 +26,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 struct DbFiles {
-    vkey: String,
     latest: Vec<u8>,
     /// Verified signed trees, ascending.
     trees: Vec<Tree>,
@@ -45,11 +44,11 @@ pub struct Files {
 
 /// What `Files::check` found.
 #[derive(Debug, Default)]
-pub struct Check {
-    pub databases: usize,
-    pub records: usize,
-    pub tiles: usize,
-    pub errors: Vec<String>,
+pub(crate) struct Check {
+    pub(crate) databases: usize,
+    pub(crate) records: usize,
+    pub(crate) tiles: usize,
+    pub(crate) errors: Vec<String>,
 }
 
 fn lookup_name(path: &str, version: &str) -> Option<String> {
@@ -133,7 +132,6 @@ impl Files {
             let records =
                 stored.records.into_iter().filter_map(|r| Some((lookup_name(&r.path, &r.version)?, r))).collect();
             let d = DbFiles {
-                vkey: verifiers.first().map(|v| v.text.clone()).unwrap_or_default(),
                 latest: latest.clone(),
                 trees: v.trees.iter().map(|(&n, (h, _))| Tree { n, hash: *h }).collect(),
                 records,
@@ -146,7 +144,7 @@ impl Files {
     }
 
     /// Verifies everything of every database of the store, now (`modcachefs verify`).
-    pub fn check(store: &Store) -> Result<(Files, Check)> {
+    pub(crate) fn check(store: &Store) -> Result<(Files, Check)> {
         let (files, errors) = Files::open(store)?;
         let mut check = Check { errors, ..Default::default() };
         check.databases = db::databases(store.conn())?.len();
@@ -168,21 +166,12 @@ impl Files {
     }
 
     /// Opens the store read-only and checks every database in it.
-    pub fn check_store(dir: &std::path::Path) -> Result<Check> {
+    pub(crate) fn check_store(dir: &std::path::Path) -> Result<Check> {
         Ok(Files::check(&Store::open_ro(dir)?)?.1)
     }
 
-    /// The databases served, with the key they verify with (GOSUMDB's `name+hash+key`).
-    pub fn databases(&self) -> Vec<(String, String)> {
-        self.dbs.iter().map(|(n, d)| (n.clone(), d.vkey.clone())).collect()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.dbs.is_empty()
-    }
-
     /// Whether the store serves database `db` (a proxy's `/sumdb/<db>/supported`).
-    pub fn supported(&self, db: &str) -> bool {
+    pub(crate) fn supported(&self, db: &str) -> bool {
         self.dbs.contains_key(db)
     }
 

@@ -4,17 +4,20 @@
 //! A lookup answer is `<record id>\n`, the record's text (its go.sum lines, each
 //! ending in "\n"), a blank line, then the signed tree note.
 
-use super::tlog::{b64, parse_hash, Tree};
+#[cfg(test)]
+use super::tlog::b64;
+use super::tlog::{parse_hash, Tree};
 
 const TREE_PREFIX: &str = "go.sum database tree\n";
 
 /// The text a database signs for a tree: `go.sum database tree\nN\nHASH\n`.
-pub fn format_tree(t: &Tree) -> String {
+#[cfg(test)]
+pub(crate) fn format_tree(t: &Tree) -> String {
     format!("{TREE_PREFIX}{}\n{}\n", t.n, b64(&t.hash))
 }
 
 /// Parses a tree note's text (anything after the hash line is ignored, as in x/mod).
-pub fn parse_tree(text: &str) -> Option<Tree> {
+pub(crate) fn parse_tree(text: &str) -> Option<Tree> {
     let rest = text.strip_prefix(TREE_PREFIX)?;
     if text.len() > 1_000_000 || text.matches('\n').count() < 3 {
         return None;
@@ -34,7 +37,7 @@ fn is_valid_record_text(text: &[u8]) -> bool {
 }
 
 /// Splits a lookup answer into (record id, record text, the rest: the tree note).
-pub fn parse_record(msg: &[u8]) -> Option<(i64, &[u8], &[u8])> {
+pub(crate) fn parse_record(msg: &[u8]) -> Option<(i64, &[u8], &[u8])> {
     let i = msg.iter().position(|&b| b == b'\n')?;
     let id: i64 = std::str::from_utf8(&msg[..i]).ok()?.parse().ok().filter(|&n: &i64| n >= 0)?;
     let msg = &msg[i + 1..];

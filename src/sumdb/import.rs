@@ -24,12 +24,12 @@ const MAX_FILE: u64 = 1 << 20;
 /// One database's directory in an input.
 #[derive(Debug, Clone)]
 pub struct Found {
-    pub db: String,
-    pub dir: PathBuf,
+    pub(crate) db: String,
+    pub(crate) dir: PathBuf,
 }
 
 /// The databases under a GOMODCACHE's `cache/download` or a GOPROXY tree's root.
-pub fn discover(root: &Path) -> Vec<Found> {
+pub(crate) fn discover(root: &Path) -> Vec<Found> {
     let dir = root.join("sumdb");
     let Ok(rd) = fs::read_dir(&dir) else { return Vec::new() };
     let mut out: Vec<Found> = rd
@@ -78,7 +78,7 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>, errors: &mut Ve
 
 /// The keys to verify with: `given` (GOSUMDB syntax), `$GOSUMDB`'s, sum.golang.org's
 /// and the store's.
-pub fn keys(store: &Store, given: &[String]) -> Result<Vec<Verifier>> {
+pub(crate) fn keys(store: &Store, given: &[String]) -> Result<Vec<Verifier>> {
     let mut texts: Vec<String> = vec![SUM_GOLANG_ORG_KEY.to_string()];
     for g in given {
         Verifier::parse(g).map_err(|e| Error::Invalid(format!("--sumdb-key: {e}")))?;
@@ -100,7 +100,7 @@ pub fn keys(store: &Store, given: &[String]) -> Result<Vec<Verifier>> {
 }
 
 /// Verifies and stores the databases found; refusals go to `report.errors`.
-pub fn import(store: &Store, found: &[Found], keys: &[Verifier], report: &mut Report) -> Result<()> {
+pub(crate) fn import(store: &Store, found: &[Found], keys: &[Verifier], report: &mut Report) -> Result<()> {
     for f in found {
         import_one(store, f, keys, report)?;
     }

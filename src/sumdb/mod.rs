@@ -17,7 +17,7 @@ pub mod verify;
 
 /// sum.golang.org's published verifier key, as cmd/go has it built in
 /// (cmd/go/internal/modfetch/key.go).
-pub const SUM_GOLANG_ORG_KEY: &str = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+pub(crate) const SUM_GOLANG_ORG_KEY: &str = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
 
 pub use files::Files;
 
@@ -25,7 +25,7 @@ pub use files::Files;
 /// serves (`cache/download/sumdb/<db>/supported`), sum.golang.org by name (cmd/go
 /// knows its key), a private one as `name+hash+key` from the store's keys. None
 /// when the mount serves no database whose key is known.
-pub fn gosumdb_for_mount(mnt: &std::path::Path, store_dir: &std::path::Path) -> Option<String> {
+pub(crate) fn gosumdb_for_mount(mnt: &std::path::Path, store_dir: &std::path::Path) -> Option<String> {
     let dir = mnt.join("cache/download/sumdb");
     let mut served: Vec<String> = std::fs::read_dir(&dir)
         .ok()?

@@ -2,6 +2,9 @@
 //! RFC 6962 record and node hashes, the stored-hash numbering, tree hashes,
 //! record and tree (consistency) proofs, and tiles of stored hashes.
 //!
+//! Only the verifying half is compiled into the daemon: the proving half (what a
+//! checksum database server computes) is kept, under `cfg(test)`, to test it with.
+//!
 //! Hand-written, ported from the algorithm of x/mod (no Rust crate implements Go's
 //! tile layout and stored-hash numbering, and a proof is only as good as its exact
 //! index arithmetic). Tested with x/mod's own vectors and with vectors made by
@@ -10,14 +13,14 @@
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
-pub type Hash = [u8; 32];
-pub const HASH_SIZE: usize = 32;
+pub(crate) type Hash = [u8; 32];
+pub(crate) const HASH_SIZE: usize = 32;
 /// The tile height every Go client and sum.golang.org use.
-pub const TILE_HEIGHT: u32 = 8;
+pub(crate) const TILE_HEIGHT: u32 = 8;
 
 /// A log error: the message says what could not be read or proved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlogError(pub String);
+pub(crate) struct TlogError(pub String);
 
 impl std::fmt::Display for TlogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,25 +34,25 @@ fn err<T>(m: impl Into<String>) -> Res<T> {
     Err(TlogError(m.into()))
 }
 
-pub fn b64(h: &Hash) -> String {
+pub(crate) fn b64(h: &Hash) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(h)
 }
 
-pub fn parse_hash(s: &str) -> Option<Hash> {
+pub(crate) fn parse_hash(s: &str) -> Option<Hash> {
     use base64::Engine;
     let v = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
     v.try_into().ok()
 }
 
-pub fn record_hash(data: &[u8]) -> Hash {
+pub(crate) fn record_hash(data: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update([0u8]);
     h.update(data);
     h.finalize().into()
 }
 
-pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+pub(crate) fn node_hash(left: &Hash, right: &Hash) -> Hash {
     let mut h = Sha256::new();
     h.update([1u8]);
     h.update(left);
@@ -68,7 +71,7 @@ fn maxpow2(n: i64) -> (i64, u32) {
 
 /// The index, in the log's sequence of stored hashes, of the hash of the subtree
 /// at `level` numbered `n` (records are level 0).
-pub fn stored_hash_index(level: u32, mut n: i64) -> i64 {
+pub(crate) fn stored_hash_index(level: u32, mut n: i64) -> i64 {
     for _ in 0..level {
         n = 2 * n + 1;
     }
@@ -80,7 +83,7 @@ pub fn stored_hash_index(level: u32, mut n: i64) -> i64 {
     i + level as i64
 }
 
-pub fn split_stored_hash_index(index: i64) -> (u32, i64) {
+pub(crate) fn split_stored_hash_index(index: i64) -> (u32, i64) {
     let mut n = index / 2;
     let mut index_n = stored_hash_index(0, n);
     loop {
@@ -95,7 +98,8 @@ pub fn split_stored_hash_index(index: i64) -> (u32, i64) {
     (level, n >> level)
 }
 
-pub fn stored_hash_count(n: i64) -> i64 {
+#[cfg(test)]
+pub(crate) fn stored_hash_count(n: i64) -> i64 {
     if n == 0 {
         return 0;
     }
@@ -109,7 +113,7 @@ pub fn stored_hash_count(n: i64) -> i64 {
 }
 
 /// Reads stored hashes by index (in the order asked).
-pub trait HashReader {
+pub(crate) trait HashReader {
     fn read_hashes(&mut self, indexes: &[i64]) -> Res<Vec<Hash>>;
 }
 
@@ -131,7 +135,8 @@ fn read_exact(r: &mut dyn HashReader, indexes: &[i64]) -> Res<Vec<Hash>> {
 }
 
 /// The hashes to append to the stored hashes when record `n` (with `data`) is added.
-pub fn stored_hashes(n: i64, data: &[u8], r: &mut dyn HashReader) -> Res<Vec<Hash>> {
+#[cfg(test)]
+pub(crate) fn stored_hashes(n: i64, data: &[u8], r: &mut dyn HashReader) -> Res<Vec<Hash>> {
     let mut h = record_hash(data);
     let mut hashes = vec![h];
     let m = (n + 1).trailing_zeros();
@@ -170,7 +175,7 @@ fn sub_tree_hash(mut lo: i64, hi: i64, hashes: &[Hash]) -> Res<(Hash, &[Hash])> 
 }
 
 /// The root hash of the tree of the first `n` records.
-pub fn tree_hash(n: i64, r: &mut dyn HashReader) -> Res<Hash> {
+pub(crate) fn tree_hash(n: i64, r: &mut dyn HashReader) -> Res<Hash> {
     if n == 0 {
         return Ok([0; 32]);
     }
@@ -180,6 +185,7 @@ pub fn tree_hash(n: i64, r: &mut dyn HashReader) -> Res<Hash> {
     Ok(sub_tree_hash(0, n, &hashes)?.0)
 }
 
+#[cfg(test)]
 fn leaf_proof_index(lo: i64, hi: i64, n: i64, need: &mut Vec<i64>) {
     if lo + 1 == hi {
         return;
@@ -194,6 +200,7 @@ fn leaf_proof_index(lo: i64, hi: i64, n: i64, need: &mut Vec<i64>) {
     }
 }
 
+#[cfg(test)]
 fn leaf_proof(lo: i64, hi: i64, n: i64, hashes: &[Hash]) -> Res<(Vec<Hash>, &[Hash])> {
     if lo + 1 == hi {
         return Ok((Vec::new(), hashes));
@@ -213,7 +220,8 @@ fn leaf_proof(lo: i64, hi: i64, n: i64, hashes: &[Hash]) -> Res<(Vec<Hash>, &[Ha
 }
 
 /// The proof that record `n` is in the tree of size `t`.
-pub fn prove_record(t: i64, n: i64, r: &mut dyn HashReader) -> Res<Vec<Hash>> {
+#[cfg(test)]
+pub(crate) fn prove_record(t: i64, n: i64, r: &mut dyn HashReader) -> Res<Vec<Hash>> {
     if t < 0 || n < 0 || n >= t {
         return err(format!("record {n} is not in a tree of size {t}"));
     }
@@ -226,6 +234,7 @@ pub fn prove_record(t: i64, n: i64, r: &mut dyn HashReader) -> Res<Vec<Hash>> {
     Ok(leaf_proof(0, t, n, &hashes)?.0)
 }
 
+#[cfg(test)]
 fn run_record_proof(p: &[Hash], lo: i64, hi: i64, n: i64, leaf: Hash) -> Option<Hash> {
     if lo + 1 == hi {
         return p.is_empty().then_some(leaf);
@@ -240,10 +249,12 @@ fn run_record_proof(p: &[Hash], lo: i64, hi: i64, n: i64, leaf: Hash) -> Option<
 }
 
 /// Checks that `p` proves record `n` with hash `h` is in the tree (`t`, `th`).
-pub fn check_record(p: &[Hash], t: i64, th: &Hash, n: i64, h: &Hash) -> bool {
+#[cfg(test)]
+pub(crate) fn check_record(p: &[Hash], t: i64, th: &Hash, n: i64, h: &Hash) -> bool {
     t >= 0 && n >= 0 && n < t && run_record_proof(p, 0, t, n, *h).as_ref() == Some(th)
 }
 
+#[cfg(test)]
 fn tree_proof_index(lo: i64, hi: i64, n: i64, need: &mut Vec<i64>) {
     if n == hi {
         if lo != 0 {
@@ -261,6 +272,7 @@ fn tree_proof_index(lo: i64, hi: i64, n: i64, need: &mut Vec<i64>) {
     }
 }
 
+#[cfg(test)]
 fn tree_proof(lo: i64, hi: i64, n: i64, hashes: &[Hash]) -> Res<(Vec<Hash>, &[Hash])> {
     if n == hi {
         if lo == 0 {
@@ -284,7 +296,8 @@ fn tree_proof(lo: i64, hi: i64, n: i64, hashes: &[Hash]) -> Res<(Vec<Hash>, &[Ha
 }
 
 /// The proof that the tree of size `n` is a prefix of the tree of size `t`.
-pub fn prove_tree(t: i64, n: i64, r: &mut dyn HashReader) -> Res<Vec<Hash>> {
+#[cfg(test)]
+pub(crate) fn prove_tree(t: i64, n: i64, r: &mut dyn HashReader) -> Res<Vec<Hash>> {
     if t < 1 || n < 1 || n > t {
         return err(format!("no consistency proof between trees of size {n} and {t}"));
     }
@@ -297,6 +310,7 @@ pub fn prove_tree(t: i64, n: i64, r: &mut dyn HashReader) -> Res<Vec<Hash>> {
     Ok(tree_proof(0, t, n, &hashes)?.0)
 }
 
+#[cfg(test)]
 fn run_tree_proof(p: &[Hash], lo: i64, hi: i64, n: i64, old: Hash) -> Option<(Hash, Hash)> {
     if n == hi {
         if lo == 0 {
@@ -316,27 +330,28 @@ fn run_tree_proof(p: &[Hash], lo: i64, hi: i64, n: i64, old: Hash) -> Option<(Ha
 }
 
 /// Checks that `p` proves the tree (`n`, `h`) is a prefix of the tree (`t`, `th`).
-pub fn check_tree(p: &[Hash], t: i64, th: &Hash, n: i64, h: &Hash) -> bool {
+#[cfg(test)]
+pub(crate) fn check_tree(p: &[Hash], t: i64, th: &Hash, n: i64, h: &Hash) -> bool {
     t >= 1 && n >= 1 && n <= t && run_tree_proof(p, 0, t, n, *h) == Some((*h, *th))
 }
 
 /// A tile: `w` stored hashes of level `l * h` (hash level, not tile level),
 /// starting at subtree number `n << h`. `l == -1` is a data tile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tile {
-    pub h: u32,
-    pub l: i32,
-    pub n: i64,
-    pub w: u32,
+pub(crate) struct Tile {
+    pub(crate) h: u32,
+    pub(crate) l: i32,
+    pub(crate) n: i64,
+    pub(crate) w: u32,
 }
 
 impl Tile {
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.w == 1 << self.h
     }
 
     /// `tile/H/L/NNN[.p/W]`, N in groups of three digits with `x` on all but the last.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         let mut n = self.n;
         let mut s = format!("{:03}", n % 1000);
         while n >= 1000 {
@@ -406,7 +421,7 @@ fn tile_hash(data: &[u8]) -> Hash {
 }
 
 /// Stored hash `index`, computed from the data of tile `t` that contains it.
-pub fn hash_from_tile(t: &Tile, data: &[u8], index: i64) -> Res<Hash> {
+pub(crate) fn hash_from_tile(t: &Tile, data: &[u8], index: i64) -> Res<Hash> {
     if t.h < 1 || t.h > 30 || t.l < 0 || t.w < 1 || t.w > 1 << t.h {
         return err(format!("invalid tile {}", t.path()));
     }
@@ -436,27 +451,27 @@ fn tile_parent(mut t: Tile, k: u32, n: i64) -> Option<Tile> {
 }
 
 /// Where tiles come from: the bytes of a tile, or an error saying why not.
-pub trait TileSource {
+pub(crate) trait TileSource {
     fn read_tile(&mut self, t: &Tile) -> Res<Vec<u8>>;
 }
 
 /// A signed tree head: size and root hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tree {
-    pub n: i64,
-    pub hash: Hash,
+pub(crate) struct Tree {
+    pub(crate) n: i64,
+    pub(crate) hash: Hash,
 }
 
 /// Reads stored hashes for a tree out of tiles, checking every tile it uses
 /// against the tree's root hash (tlog.TileHashReader): the tiles on the tree's
 /// right edge must combine into the root, and every other tile must hash to the
 /// entry its parent tile holds for it. `used` collects the tiles that passed.
-pub struct TileHashReader<'a> {
-    pub tree: Tree,
+pub(crate) struct TileHashReader<'a> {
+    pub(crate) tree: Tree,
     /// Tile height ([`TILE_HEIGHT`] for every real database).
-    pub height: u32,
-    pub source: &'a mut dyn TileSource,
-    pub used: Vec<(Tile, Vec<u8>)>,
+    pub(crate) height: u32,
+    pub(crate) source: &'a mut dyn TileSource,
+    pub(crate) used: Vec<(Tile, Vec<u8>)>,
 }
 
 impl HashReader for TileHashReader<'_> {
@@ -556,7 +571,8 @@ impl HashReader for TileHashReader<'_> {
 }
 
 /// The tiles of height `h` that a log of `new` records has and one of `old` lacks.
-pub fn new_tiles(h: u32, old: i64, new: i64) -> Vec<Tile> {
+#[cfg(test)]
+pub(crate) fn new_tiles(h: u32, old: i64, new: i64) -> Vec<Tile> {
     let mut tiles = Vec::new();
     let mut level = 0u32;
     while new >> (h * level) > 0 {
@@ -577,7 +593,8 @@ pub fn new_tiles(h: u32, old: i64, new: i64) -> Vec<Tile> {
 }
 
 /// The bytes of tile `t`, from stored hashes.
-pub fn read_tile_data(t: &Tile, r: &mut dyn HashReader) -> Res<Vec<u8>> {
+#[cfg(test)]
+pub(crate) fn read_tile_data(t: &Tile, r: &mut dyn HashReader) -> Res<Vec<u8>> {
     let start = t.n << t.h;
     let idx: Vec<i64> = (0..t.w as i64).map(|i| stored_hash_index(t.h * t.l as u32, start + i)).collect();
     Ok(read_exact(r, &idx)?.concat())

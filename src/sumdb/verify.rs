@@ -18,67 +18,67 @@ use std::collections::{BTreeMap, HashMap};
 
 /// One lookup answer, as read from a file or the store.
 #[derive(Debug, Clone)]
-pub struct Lookup {
-    pub path: String,
-    pub version: String,
+pub(crate) struct Lookup {
+    pub(crate) path: String,
+    pub(crate) version: String,
     /// `<id>\n<record text>\n<signed tree note>`.
-    pub msg: Vec<u8>,
+    pub(crate) msg: Vec<u8>,
 }
 
 /// A verified record: its id in the log and its go.sum lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub path: String,
-    pub version: String,
-    pub id: i64,
-    pub text: String,
+pub(crate) struct Record {
+    pub(crate) path: String,
+    pub(crate) version: String,
+    pub(crate) id: i64,
+    pub(crate) text: String,
 }
 
 /// What passed, for one database.
 #[derive(Debug, Default)]
-pub struct Verified {
+pub(crate) struct Verified {
     /// Signed trees by size: (root hash, the signed note).
-    pub trees: BTreeMap<i64, (tlog::Hash, Vec<u8>)>,
-    pub records: Vec<Record>,
+    pub(crate) trees: BTreeMap<i64, (tlog::Hash, Vec<u8>)>,
+    pub(crate) records: Vec<Record>,
     /// The widest verified data of each tile, by (level, number).
-    pub tiles: BTreeMap<(i32, i64), Vec<u8>>,
+    pub(crate) tiles: BTreeMap<(i32, i64), Vec<u8>>,
     /// `name+hash` of the keys whose signatures were checked.
-    pub keys_used: Vec<String>,
+    pub(crate) keys_used: Vec<String>,
 }
 
 /// Why something was refused. `fatal`: the database's trees contradict each
 /// other (or cannot be shown not to): nothing new of it may be trusted.
 #[derive(Debug, Clone)]
-pub struct Refusal {
-    pub fatal: bool,
-    pub message: String,
+pub(crate) struct Refusal {
+    pub(crate) fatal: bool,
+    pub(crate) message: String,
 }
 
 /// Tiles available for the proofs: exact files, or a wider one's prefix (a
 /// tile's first W hashes never change as the log grows).
-pub struct TileSet<D> {
+pub(crate) struct TileSet<D> {
     /// By (level, number): (width, bytes) of each file.
     by_slot: HashMap<(i32, i64), Vec<(u32, D)>>,
 }
 
 impl<D: AsRef<[u8]>> TileSet<D> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         TileSet { by_slot: HashMap::new() }
     }
 
     /// Adds a tile whose length has been checked (`w` hashes).
-    pub fn insert(&mut self, t: Tile, data: D) {
+    pub(crate) fn insert(&mut self, t: Tile, data: D) {
         self.by_slot.entry((t.l, t.n)).or_default().push((t.w, data));
     }
 
     /// The widest tile held at (level, number).
-    pub fn widest(&self, l: i32, n: i64) -> Option<(Tile, &[u8])> {
+    pub(crate) fn widest(&self, l: i32, n: i64) -> Option<(Tile, &[u8])> {
         let (w, d) = self.by_slot.get(&(l, n))?.iter().max_by_key(|(w, _)| *w)?;
         Some((Tile { h: tlog::TILE_HEIGHT, l, n, w: *w }, d.as_ref()))
     }
 
     /// The widest tile of every (level, number), in order.
-    pub fn tiles(&self) -> Vec<Tile> {
+    pub(crate) fn tiles(&self) -> Vec<Tile> {
         let mut v: Vec<Tile> = self.by_slot.keys().filter_map(|&(l, n)| Some(self.widest(l, n)?.0)).collect();
         v.sort();
         v
@@ -107,7 +107,7 @@ impl<D: AsRef<[u8]>> TileSource for &TileSet<D> {
 /// Proves that record `id` with `text` is in one of `trees` (ascending): the
 /// newest first (what a client holding the newest note checks), then `own` (the
 /// tree its lookup came with), then the others. Returns the tiles it used.
-pub fn prove_record<D: AsRef<[u8]>>(
+pub(crate) fn prove_record<D: AsRef<[u8]>>(
     trees: &[Tree],
     own: i64,
     tiles: &TileSet<D>,
@@ -135,7 +135,7 @@ pub fn prove_record<D: AsRef<[u8]>>(
 
 /// Proves a stored tile (`t.w` hashes) against the tree whose edge gives it that
 /// width (every byte of a tile read that way is checked against the root).
-pub fn prove_tile<D: AsRef<[u8]>>(trees: &[Tree], tiles: &TileSet<D>, t: &Tile) -> Result<(), String> {
+pub(crate) fn prove_tile<D: AsRef<[u8]>>(trees: &[Tree], tiles: &TileSet<D>, t: &Tile) -> Result<(), String> {
     let width_in = |n: i64| {
         let max = n >> (t.l as u32 * tlog::TILE_HEIGHT);
         (max - (t.n << tlog::TILE_HEIGHT)).clamp(0, 1 << tlog::TILE_HEIGHT)
@@ -180,7 +180,7 @@ fn keep(used: Vec<(Tile, Vec<u8>)>, out: &mut Verified) {
 /// `keys`, with `notes` (tree notes known already, from the store) as further
 /// signed trees. Returns what passed and what was refused (each message names the
 /// database, the module or tile, and the reason).
-pub fn verify(
+pub(crate) fn verify(
     db: &str,
     keys: &[Verifier],
     notes: &[Vec<u8>],

@@ -265,7 +265,7 @@ pub(super) fn read_entry_from(src: &dyn Source, entry: &Entry) -> io::Result<Vec
 
 /// Extracts one entry into `out`, which must be exactly the entry's size (so the
 /// caller can decompress straight into memory it already owns, with no copy).
-pub fn read_entry_into(file: &File, entry: &Entry, out: &mut [u8]) -> io::Result<()> {
+pub(crate) fn read_entry_into(file: &File, entry: &Entry, out: &mut [u8]) -> io::Result<()> {
     fill_from(file, entry, out)
 }
 

@@ -54,30 +54,30 @@ pub fn inspect(zip: &[u8], module: &str, version: &str) -> Result<ModuleZip, Zip
 
 /// One entry of a module zip whose structure passed [`check_layout`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayoutItem {
+pub(crate) struct LayoutItem {
     /// The full name in the zip (`<module>@<version>/<path>`), as Hash1 names it.
-    pub full: String,
+    pub(crate) full: String,
     /// How errors name it.
-    pub label: String,
+    pub(crate) label: String,
     /// A regular file (else a directory entry, which has no content).
-    pub is_file: bool,
+    pub(crate) is_file: bool,
     /// Where its bytes are; `name` is empty for directory entries.
-    pub entry: Entry,
+    pub(crate) entry: Entry,
 }
 
 /// A module zip's structure, checked against every rule that does not need the
 /// entries' data: everything [`inspect`] checks except sizes, CRCs and the hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Every entry, directories included, in central directory order.
-    pub items: Vec<LayoutItem>,
+    pub(crate) items: Vec<LayoutItem>,
     /// Sum of the declared uncompressed sizes of the regular files.
     pub total_size: u64,
 }
 
 impl Layout {
     /// The regular files, sorted by name (byte order): [`ModuleZip::entries`].
-    pub fn files(&self) -> Vec<Entry> {
+    pub(crate) fn files(&self) -> Vec<Entry> {
         let mut v: Vec<Entry> = self.items.iter().filter(|i| i.is_file).map(|i| i.entry.clone()).collect();
         v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         v
@@ -87,7 +87,7 @@ impl Layout {
 /// Steps 1-3 of [`inspect`]: names, sizes as declared, local headers, overlaps,
 /// central/local agreement. Reads only headers, never entry data, so the serve path
 /// can re-check a stored blob without trusting the index built from it.
-pub fn check_layout(zip: &[u8], module: &str, version: &str) -> Result<Layout, ZipError> {
+pub(crate) fn check_layout(zip: &[u8], module: &str, version: &str) -> Result<Layout, ZipError> {
     layout(zip, module, version)
 }
 
@@ -96,7 +96,7 @@ pub fn check_layout(zip: &[u8], module: &str, version: &str) -> Result<Layout, Z
 /// local header and data descriptor, in rounds, each round's positions taken from
 /// the last. Where a round cannot go on (a broken directory, say), the checks run
 /// on what was read and report it exactly as they would on the whole file.
-pub fn check_layout_file(file: &File, module: &str, version: &str) -> io::Result<Result<Layout, ZipError>> {
+pub(crate) fn check_layout_file(file: &File, module: &str, version: &str) -> io::Result<Result<Layout, ZipError>> {
     let size = file.metadata()?.len();
     if size > MAX_ZIP_SIZE {
         return Ok(layout(&Pieces { size, pieces: Vec::new() }, module, version));

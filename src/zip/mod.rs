@@ -65,8 +65,10 @@ mod records;
 
 use std::fmt;
 
-pub use decode::{read_entry, read_entry_into, read_entry_mem, stream_entry};
-pub use layout::{check_layout, check_layout_file, directory_error, inspect, module_of, Layout, LayoutItem};
+pub(crate) use decode::read_entry_into;
+pub use decode::{read_entry, read_entry_mem, stream_entry};
+pub(crate) use layout::{check_layout_file, LayoutItem};
+pub use layout::{directory_error, inspect, module_of};
 
 /// One regular file of a module zip, as the serve path needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
