@@ -5,7 +5,7 @@
 //! must be in the log, at the default level, without a hostile or broken store
 //! being able to fill the log: each distinct cause (its message names the module
 //! and the reason) is logged once at warning level, remembered in a bounded LRU,
-//! and after [`LOGGED`] distinct causes only a summary line once a minute says
+//! and after `LOGGED` distinct causes only a summary line once a minute says
 //! how many more there were. Both frontends (FUSE and HTTP) go through here.
 //! Verdicts on a module are logged where they are reached (once per module, by
 //! the verifier), so only the failures nobody has logged are logged here.

@@ -4,7 +4,7 @@
 //!
 //! Hand-written rather than `bytesize`/`parse-size`: those accept what an operator
 //! did not mean (`5iB`, decimal and binary units mixed by case, whitespace inside),
-//! and the grammar here is one line: DIGITS[.DIGITS][K|M|G|T][i][B], binary units,
+//! and the grammar here is one line: `DIGITS[.DIGITS][K|M|G|T][i][B]`, binary units,
 //! letters in either case.
 
 /// The smallest memory cache that works: files over a sixteenth of it go to

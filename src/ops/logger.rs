@@ -9,7 +9,7 @@
 //! direction overrides are escaped, and a newline that a message means to print
 //! (the multi-line counters report) starts an indented continuation line, which
 //! never looks like a line of its own. Call sites also pass names through
-//! [`printable`], so a name stays on the line it belongs to.
+//! `printable`, so a name stays on the line it belongs to.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;

@@ -45,7 +45,7 @@
 //! - **Windows short names** (`GIT~1`): `module.CheckFilePath` deliberately allows them
 //!   in file paths; they are refused in module paths only. We do the same.
 //! - **Case folding** uses full-string equivalence under Unicode simple case folding
-//!   (`strings.EqualFold`); see [`fold_char`].
+//!   (`strings.EqualFold`); see `gomod::filename`.
 //!
 //! Stricter than Go on purpose (none of these occur in zips Go writes): the CRC is
 //! always checked (Go skips a zero CRC); local headers must agree with the central

@@ -85,7 +85,7 @@ impl ZipView for [u8] {
 }
 
 /// Some byte ranges of a zip file, read with pread: the end records, the central
-/// directory and the local headers are all that [`check_layout`] looks at, so a
+/// directory and the local headers are all that `check_layout` looks at, so a
 /// stored blob is re-checked while reading (and holding) only those, never the
 /// file's data; a memory map would put the whole blob in the daemon's RSS.
 pub(super) struct Pieces {
