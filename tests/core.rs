@@ -131,12 +131,10 @@ fn fixture(name: &str) -> Fixture {
     let proxy = tmp.path().join("proxy");
     let modules = modules();
     for m in &modules {
-        let at_v = proxy.join(modcachefs::modpath::escape(m.path).expect("escapable")).join("@v");
-        std::fs::create_dir_all(&at_v).expect("mkdir @v");
-        std::fs::write(at_v.join(format!("{}.mod", m.version)), m.gomod()).expect("write .mod");
-        std::fs::write(at_v.join(format!("{}.info", m.version)), m.info()).expect("write .info");
+        common::put_proxy_file(&proxy, m.path, m.version, "mod", &m.gomod());
+        common::put_proxy_file(&proxy, m.path, m.version, "info", &m.info());
         if m.files.is_some() {
-            std::fs::write(at_v.join(format!("{}.zip", m.version)), m.zip()).expect("write .zip");
+            common::put_proxy_file(&proxy, m.path, m.version, "zip", &m.zip());
         }
     }
     let store = tmp.path().join("store");
@@ -486,14 +484,11 @@ fn hash_contradicting_go_sum_is_refused() {
 fn stored_entries_are_served_too() {
     let tmp = common::tempdir("core-stored");
     let proxy = tmp.path().join("proxy");
-    let at_v = proxy.join("example.com/plain/@v");
-    std::fs::create_dir_all(&at_v).unwrap();
     let files: [(&str, &[u8]); 2] = [
         ("example.com/plain@v1.0.0/go.mod", b"module example.com/plain\n"),
         ("example.com/plain@v1.0.0/p.go", b"package p\n"),
     ];
-    std::fs::write(at_v.join("v1.0.0.mod"), files[0].1).unwrap();
-    std::fs::write(at_v.join("v1.0.0.zip"), build(&files, stored())).unwrap();
+    common::put_module(&proxy, "example.com/plain", "v1.0.0", &build(&files, stored()));
     let store_dir = tmp.path().join("store");
     let st = Store::open_rw(&store_dir).unwrap();
     let report = import::import(&st, &import::discover(&[proxy]).unwrap(), 1, &mut |_, _, _| {}).unwrap();

@@ -4,7 +4,12 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod fixtures;
+pub mod mounts;
 pub mod zipgen;
+
+pub use fixtures::*;
+pub use mounts::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -32,6 +37,25 @@ pub fn as_nobody(cmd: &mut Command) -> &mut Command {
             Ok(())
         })
     }
+}
+
+/// Runs test `name` of this very test binary (an `#[ignore]`d probe that prints
+/// `PROBE RAN AS UID <uid>`) as nobody, with `envs` set; returns its stdout once
+/// it passed as nobody.
+pub fn probe_as_nobody(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> String {
+    let exe = std::env::current_exe().expect("test binary");
+    let mut c = Command::new(exe);
+    c.args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"]);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = as_nobody(&mut c).output().expect("run the probe as nobody");
+    let stdout = ok(&out, &format!("the probe {name} as nobody"));
+    assert!(
+        stdout.contains(&format!("PROBE RAN AS UID {NOBODY}")) && stdout.contains("1 passed"),
+        "the probe {name} did not run:\n{stdout}"
+    );
+    stdout
 }
 
 /// Makes a test's scratch directory reachable by nobody, and checks every ancestor.
@@ -259,9 +283,7 @@ impl Mount {
 
     pub fn stat(&self, name: &str) -> u64 {
         let s = self.stats();
-        let key = format!("\"{name}\":");
-        let i = s.find(&key).unwrap_or_else(|| panic!("no {name} in {s}")) + key.len();
-        s[i..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().expect("number")
+        json_num(&s, name).unwrap_or_else(|| panic!("no {name} in {s}"))
     }
 
     /// Stops the daemon with SIGTERM and waits; returns its log.
@@ -284,13 +306,7 @@ impl Mount {
     fn shutdown(&mut self) {
         if let Some(mut c) = self.child.take() {
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            daemon::wait_child(&mut c, 10);
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -306,16 +322,17 @@ impl Drop for Mount {
     }
 }
 
-pub fn is_mounted(dir: &Path) -> bool {
-    let Ok(canon) = dir.canonicalize() else {
-        // ENOTCONN on a dead mount: still mounted as far as cleanup is concerned.
-        return std::fs::metadata(dir).is_err();
-    };
-    let want = canon.to_string_lossy().replace(' ', "\\040");
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+/// A read's errno, or the bytes read.
+pub fn read_errno(p: &Path) -> Result<Vec<u8>, i32> {
+    std::fs::read(p).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+#[track_caller]
+pub fn assert_eio(p: &Path) {
+    match read_errno(p) {
+        Ok(b) => panic!("{}: read {} bytes, must fail with EIO", p.display(), b.len()),
+        Err(e) => assert_eq!(e, libc::EIO, "{}: {}", p.display(), std::io::Error::from_raw_os_error(e)),
+    }
 }
 
 /// Every file and directory under `root`: (relative path, mode bits, file bytes or None for dirs).
