@@ -44,22 +44,8 @@ fn dump(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
 
 /// (relative path, sha256) of every file under `dir`, sorted; empty if `dir` is missing.
 fn files_under(dir: &Path) -> Vec<(String, String)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
-        for e in rd {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
-                out.push((rel, hex(&sha256(&std::fs::read(&p).expect("read")))));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
+    let files = tree(dir).into_iter().filter(|(_, m)| !m.is_dir());
+    files.map(|(rel, _)| (rel.clone(), hex(&sha256(&std::fs::read(dir.join(&rel)).expect("read"))))).collect()
 }
 
 /// Everything an import could change, byte for byte.

@@ -47,21 +47,8 @@ fn assert_absent(hay: &[u8], token: &str, what: &str) {
 
 /// Every byte of every file under `dir`.
 fn all_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
-                stack.push(p);
-            } else if m.is_file() {
-                out.extend(std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    let files = tree(dir).into_iter().filter(|(_, m)| m.is_file());
+    files.flat_map(|(rel, _)| std::fs::read(dir.join(rel)).unwrap()).collect()
 }
 
 /// `<download>/<module>/@v/v1.0.0.{mod,zip}` of a good module; returns the @v directory.

@@ -425,39 +425,12 @@ fn lock_checks(mnt: &Path) -> Vec<String> {
 
 /// (path, mode, size, mtime, nlink, inode) of everything under the mount.
 fn meta_walk(root: &Path) -> Vec<(String, u32, u64, i64, u64, u64)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            out.push((rel, m.mode(), m.size(), m.mtime(), m.nlink(), m.ino()));
-            if m.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    tree(root).into_iter().map(|(rel, m)| (rel, m.mode(), m.size(), m.mtime(), m.nlink(), m.ino())).collect()
 }
 
 /// (path, size, mtime, mode) of everything in the store.
 fn store_walk(store: &Path) -> Vec<(String, u64, i64, u32)> {
-    let mut out = Vec::new();
-    let mut stack = vec![store.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            out.push((p.strip_prefix(store).unwrap().to_string_lossy().into_owned(), m.size(), m.mtime(), m.mode()));
-            if m.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    tree(store).into_iter().map(|(rel, m)| (rel, m.size(), m.mtime(), m.mode())).collect()
 }
 
 /// Contents and modes of the module's tree and of its cache/download directory.

@@ -140,21 +140,11 @@ fn verify_reports_damaged_blobs() {
 
 /// Names, sizes and modification times of every file in the store directory.
 fn store_files(store: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![store.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let md = e.metadata().unwrap();
-            if md.is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e.path().strip_prefix(store).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, (md.len(), md.modified().unwrap()));
-            }
-        }
-    }
-    out
+    tree(store)
+        .into_iter()
+        .filter(|(_, m)| !m.is_dir())
+        .map(|(rel, m)| (rel, (m.len(), m.modified().unwrap())))
+        .collect()
 }
 
 /// Pages of `table` in index.db that do not follow the previous one.

@@ -335,28 +335,39 @@ pub fn assert_eio(p: &Path) {
     }
 }
 
+/// Every file and directory below `root` (not `root` itself), sorted by relative
+/// path, with its metadata (lstat: symlinks are neither followed nor entered).
+/// Empty if `root` does not exist.
+pub fn tree(root: &Path) -> Vec<(String, std::fs::Metadata)> {
+    let mut out = Vec::new();
+    if std::fs::symlink_metadata(root).is_err() {
+        return out;
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.expect("entry").path();
+            let m = std::fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push((p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned(), m));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 /// Every file and directory under `root`: (relative path, mode bits, file bytes or None for dirs).
 pub fn snapshot(root: &Path) -> Vec<(String, u32, Option<Vec<u8>>)> {
     use std::os::unix::fs::PermissionsExt;
-    let mut out = Vec::new();
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u32, Option<Vec<u8>>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read_dir").map(|e| e.expect("entry")).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(&p).expect("lstat");
-            let mode = meta.permissions().mode() & 0o7777;
-            if meta.is_dir() {
-                out.push((rel, mode, None));
-                walk(root, &p, out);
-            } else {
-                out.push((rel, mode, Some(std::fs::read(&p).expect("read"))));
-            }
-        }
-    }
-    walk(root, root, &mut out);
-    out
+    tree(root)
+        .into_iter()
+        .map(|(rel, m)| {
+            let bytes = (!m.is_dir()).then(|| std::fs::read(root.join(&rel)).expect("read"));
+            (rel, m.permissions().mode() & 0o7777, bytes)
+        })
+        .collect()
 }
 
 pub fn text(b: &[u8]) -> String {
