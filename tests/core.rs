@@ -18,6 +18,7 @@ use modcachefs::error::Error;
 use modcachefs::fs::{Attr, Fs};
 use modcachefs::hash::hash1_gomod;
 use modcachefs::import;
+use modcachefs::modpath;
 use modcachefs::namespace::ROOT;
 use modcachefs::stats::Stats;
 use modcachefs::store::{self, Store, Sum, SumKind};
@@ -365,7 +366,7 @@ fn download_files_are_the_imported_bytes() {
     assert_eq!(read_all(&fs, &format!("{}/list", at_v("example.com/hello")), 4096).unwrap(), b"v1.0.0\nv1.1.0\n");
     assert_eq!(read_all(&fs, &format!("{}/list", at_v("example.com/modonly")), 4096).unwrap(), b"v1.0.0\n");
     for m in &f.modules {
-        let (dir, v) = (at_v(&modcachefs::modpath::escape(m.path).unwrap()), m.version);
+        let (dir, v) = (at_v(&modpath::escape(m.path).unwrap()), m.version);
         let what = format!("{}@{v}", m.path);
         assert_eq!(read_all(&fs, &format!("{dir}/{v}.info"), 4096).unwrap(), m.info(), "{what} .info");
         if m.path == "example.com/pinned" || m.path == "example.com/tamper" {
