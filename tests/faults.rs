@@ -6,10 +6,11 @@
 
 mod common;
 
-use common::zipgen::{build, build_with, hostile_zips, stored, Hostile, V};
+use common::zipgen::{build_with, hostile_zips, module_zip, stored, Hostile, V};
 use common::*;
 use modcachefs::hash::{hash1, hex, sha256};
 use modcachefs::modpath;
+use modcachefs::store;
 use modcachefs::zipfmt::{self, Entry};
 use sha2::Digest;
 use std::io::Write;
@@ -19,41 +20,9 @@ use std::time::{Duration, Instant};
 
 // --- helpers -----------------------------------------------------------------
 
-/// Writes `<root>/<escaped module>/@v/<escaped version>.<ext>`.
-fn put_proxy_file(root: &Path, module: &str, version: &str, ext: &str, data: &[u8]) {
-    let at_v = root.join(modpath::escape(module).expect("escapable path")).join("@v");
-    std::fs::create_dir_all(&at_v).expect("mkdir @v");
-    std::fs::write(at_v.join(format!("{}.{ext}", modpath::escape(version).expect("escapable version"))), data)
-        .expect("write proxy file");
-}
-
-fn put_module(proxy: &Path, module: &str, zip: &[u8]) {
-    put_proxy_file(proxy, module, V, "zip", zip);
-    put_proxy_file(proxy, module, V, "mod", format!("module {module}\n").as_bytes());
-}
-
 /// A valid module zip: go.mod and a.go.
 fn good_zip(module: &str) -> Vec<u8> {
-    let p = format!("{module}@{V}/");
-    build(
-        &[(&format!("{p}go.mod"), format!("module {module}\n").as_bytes()), (&format!("{p}a.go"), b"package a\n")],
-        stored(),
-    )
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(store: &Path, args: &[&str]) -> Run {
-    let out = Command::new(BIN).arg("--store").arg(store).args(args).output().expect("run modcachefs");
-    Run {
-        code: out.status.code().unwrap_or_else(|| panic!("modcachefs {args:?} killed: {}", out.status)),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    module_zip(module, V, "package a\n", stored())
 }
 
 /// Runs `f` on its own thread; panics if it has not answered within `limit`. (A
@@ -64,15 +33,6 @@ fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T 
         let _ = tx.send(f());
     });
     rx.recv_timeout(limit).unwrap_or_else(|_| panic!("{what}: no answer within {limit:?} (hung)"))
-}
-
-fn mounts_at(dir: &Path) -> usize {
-    let want = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()).to_string_lossy().replace(' ', "\\040");
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.split(' ').nth(4) == Some(want.as_str()))
-        .count()
 }
 
 /// A filesystem mounted for the test (tmpfs, bind mount), lazily unmounted on drop.
@@ -176,10 +136,6 @@ fn claimed_entries(zip: &[u8], prefix: &str) -> Vec<Entry> {
     out
 }
 
-fn blob_file(store: &Path, sha: &str) -> PathBuf {
-    store.join("blobs").join(&sha[..2]).join(&sha[2..])
-}
-
 /// Plants `c.zip` as the zip of `c.module` (imported at V as a good module): the blob
 /// at its own content address, and the module's index rows rewritten to describe it
 /// as the attacker would (sha256, size, version, entries, and the h1 those entries
@@ -187,7 +143,7 @@ fn blob_file(store: &Path, sha: &str) -> PathBuf {
 /// Returns the claimed entries.
 fn plant(store: &Path, c: &Hostile) -> Vec<Entry> {
     let sha = hex(&sha256(&c.zip));
-    let p = blob_file(store, &sha);
+    let p = store::blob_path(store, &sha);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, &c.zip).unwrap();
     let claimed = claimed_entries(&c.zip, &format!("{}@{}/", c.module, c.version));
@@ -203,7 +159,7 @@ fn plant(store: &Path, c: &Hostile) -> Vec<Entry> {
             (format!("{}@{}/{}", c.module, c.version, e.name), d)
         })
         .collect();
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = index(store);
     let id: i64 = conn
         .query_row("SELECT id FROM modules WHERE path = ?1 AND version = ?2", [&c.module, V], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{}: not imported: {e}", c.module));
@@ -236,9 +192,9 @@ fn plant(store: &Path, c: &Hostile) -> Vec<Entry> {
 
 /// Overwrites the bytes of `module`'s zip blob in place, index untouched.
 fn swap_blob(store: &Path, module: &str, zip: &[u8]) {
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = index(store);
     let sha: String = conn.query_row("SELECT zip_blob FROM modules WHERE path = ?1", [module], |r| r.get(0)).unwrap();
-    std::fs::write(blob_file(store, &sha), zip).unwrap();
+    std::fs::write(store::blob_path(store, &sha), zip).unwrap();
 }
 
 /// The path of a tree file on the mount, if a path can name it at all.
@@ -273,19 +229,19 @@ fn hostile_blobs_planted_in_the_store_fail_alone_at_serve_time() {
     let planted = hostile_zips(|case| format!("example.com/planted/{case}"));
     let swapped = hostile_zips(|case| format!("example.com/swapped/{case}"));
     for c in planted.iter().chain(&swapped) {
-        put_module(&proxy, &c.module, &good_zip(&c.module));
+        put_module(&proxy, &c.module, V, &good_zip(&c.module));
     }
     // Neighbours that must keep working: a plain module, and one whose zip holds a
     // directory entry (hashed by h1 as cmd/go does; the daemon must agree).
     let healthy = "example.com/healthy";
-    put_module(&proxy, healthy, &good_zip(healthy));
+    put_module(&proxy, healthy, V, &good_zip(healthy));
     let withdir = "example.com/withdir";
     let withdir_zip = build_with(|w| {
         w.add_directory(format!("{withdir}@{V}/sub/"), stored()).unwrap();
         w.start_file(format!("{withdir}@{V}/sub/x.go"), stored()).unwrap();
         w.write_all(b"package sub\n").unwrap();
     });
-    put_module(&proxy, withdir, &withdir_zip);
+    put_module(&proxy, withdir, V, &withdir_zip);
     let store = tmp.path().join("store");
     import(&store, &[&proxy]);
 
@@ -399,16 +355,9 @@ fn killed_daemon_during_build_then_remount_in_place() {
     assert!(build.try_wait().unwrap().is_none(), "go build ended before the kill");
     let log = m.kill9();
     // The build fails (the mount is gone under it) rather than hanging.
-    let t1 = Instant::now();
-    let status = loop {
-        if let Some(s) = build.try_wait().unwrap() {
-            break s;
-        }
-        if t1.elapsed() > Duration::from_secs(120) {
-            let _ = build.kill();
-            panic!("go build hung after the daemon was killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = common::daemon::wait_child(&mut build, 120) else {
+        let _ = build.kill();
+        panic!("go build hung after the daemon was killed");
     };
     let mut err = String::new();
     std::io::Read::read_to_string(build.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -427,12 +376,12 @@ fn killed_daemon_during_build_then_remount_in_place() {
     // new daemon answers statfs. (Between its detaching the stale mount and
     // mounting, statfs answers for the bare directory: wait for a mount there too.)
     let t2 = Instant::now();
-    while unsafe { libc::statvfs(c.as_ptr(), &mut sfs) } != 0 || mounts_at(&mnt) == 0 {
+    while unsafe { libc::statvfs(c.as_ptr(), &mut sfs) } != 0 || mounts_at(&mnt).is_empty() {
         assert!(t2.elapsed() < Duration::from_secs(20), "the new daemon never answered:\n{}", m.log_text());
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(m.log_text().contains("stale mount"), "the stale mount was detected:\n{}", m.log_text());
-    assert_eq!(mounts_at(&mnt), 1, "the stale mount was replaced, not stacked under");
+    assert_eq!(mounts_at(&mnt).len(), 1, "the stale mount was replaced, not stacked under");
     // The new mount serves tree files before the build starts (a read, not a stat,
     // which the kernel may answer from its caches).
     let probe = mnt.join("github.com/pkg/errors@v0.9.1/errors.go");
@@ -466,12 +415,12 @@ fn disk_full_during_import_stops_cleanly() {
     let first = tmp.path().join("first");
     for i in 0..3 {
         let m = format!("example.com/first/m{i}");
-        put_module(&first, &m, &good_zip(&m));
+        put_module(&first, &m, V, &good_zip(&m));
     }
     import(&store, &[&first]);
 
     let t0 = Instant::now();
-    let r = run(&store, &["import", &proxy().to_string_lossy()]);
+    let r = run_store(&store, &["import"], &[&proxy()]);
     let took = t0.elapsed();
     assert_ne!(r.code, 0, "an import that cannot fit succeeded:\n{}", r.stderr);
     assert_eq!(r.code, 2, "a store that cannot be written is a setup error:\n{}", r.stderr);
@@ -488,20 +437,15 @@ fn disk_full_during_import_stops_cleanly() {
     );
 
     // The store opens, verifies, and holds only complete modules.
-    let ls = run(&store, &["ls", "--json"]);
+    let ls = run_store(&store, &["ls", "--json"], &[]);
     assert_eq!(ls.code, 0, "ls after disk full: {}", ls.stderr);
-    let v = run(&store, &["verify"]);
+    let v = run_store(&store, &["verify"], &[]);
     assert_eq!(v.code, 0, "verify after disk full:\n{}", v.stderr);
-    let conn =
-        rusqlite::Connection::open_with_flags(store.join("index.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
+    let conn = index_ro(&store);
     let listed: Vec<&str> = ls.stdout.lines().collect();
     for l in &listed {
-        let field =
-            |k: &str| l.split(&format!("\"{k}\":\"")).nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
-        let Some(files) =
-            l.split("\"files\":").nth(1).map(|r| r.chars().take_while(char::is_ascii_digit).collect::<String>())
-        else {
+        let field = |k: &str| json_str(l, k).unwrap_or_else(|| panic!("no {k} in {l}"));
+        let Some(files) = json_num(l, "files") else {
             continue;
         };
         let rows: i64 = conn
@@ -511,7 +455,7 @@ fn disk_full_during_import_stops_cleanly() {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(rows.to_string(), files, "half a module: {l}");
+        assert_eq!(rows as u64, files, "half a module: {l}");
     }
     for i in 0..3 {
         assert!(ls.stdout.contains(&format!("example.com/first/m{i}\"")), "committed module lost:\n{}", ls.stdout);
@@ -529,7 +473,7 @@ fn unreadable_index_refuses_to_mount() {
     let proxy = tmp.path().join("proxy");
     for i in 0..300 {
         let m = format!("example.com/idx/m{i:03}");
-        put_module(&proxy, &m, &good_zip(&m));
+        put_module(&proxy, &m, V, &good_zip(&m));
     }
     let good = tmp.path().join("good");
     import(&good, &[&proxy]);
@@ -568,17 +512,10 @@ fn unreadable_index_refuses_to_mount() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if t0.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{name}: modcachefs mount did not exit within 10 s (mounted: {})", is_mounted(&mnt));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some(status) = common::daemon::wait_child(&mut child, 10) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name}: modcachefs mount did not exit within 10 s (mounted: {})", is_mounted(&mnt));
         };
         let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

@@ -106,17 +106,7 @@ fn probe() {
 
 /// Runs the probe as nobody and returns its output.
 fn as_nobody_probe(args: &[&str]) -> String {
-    let exe = std::env::current_exe().expect("test binary");
-    let out = as_nobody(
-        Command::new(exe)
-            .args(["--exact", "probe", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(PROBE_ENV, args.join("\x1f")),
-    )
-    .output()
-    .expect("run the probe as nobody");
-    let stdout = ok(&out, "the probe as nobody");
-    assert!(stdout.contains(&format!("PROBE RAN AS UID {NOBODY}")), "the probe did not run:\n{stdout}");
-    stdout
+    probe_as_nobody("probe", &[(PROBE_ENV, std::ffi::OsStr::new(&args.join("\x1f")))])
 }
 
 // --- helpers --------------------------------------------------------------------
@@ -226,14 +216,10 @@ fn looked_up_names_cannot_forge_log_lines() {
 /// Writes `data` as a blob of `store` (named by its sha256) and returns the name.
 fn put_blob(store: &std::path::Path, data: &[u8]) -> String {
     let sha = modcachefs::hash::hex(&modcachefs::hash::sha256(data));
-    let p = store.join("blobs").join(&sha[..2]).join(&sha[2..]);
+    let p = modcachefs::store::blob_path(store, &sha);
     std::fs::create_dir_all(p.parent().expect("fan-out dir")).expect("mkdir blob dir");
     std::fs::write(&p, data).expect("write blob");
     sha
-}
-
-fn index(store: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(store.join("index.db")).expect("open index.db")
 }
 
 /// Plants a go.mod-only module row for `path@version` whose .mod is `gomod`.
@@ -306,11 +292,7 @@ fn blob_of(store: &std::path::Path, col: &str, path: &str, version: &str) -> Pat
             r.get(0)
         })
         .expect("module in the index");
-    store.join("blobs").join(&sha[..2]).join(&sha[2..])
-}
-
-fn read_errno(p: &std::path::Path) -> Result<Vec<u8>, i32> {
-    std::fs::read(p).map_err(|e| e.raw_os_error().unwrap_or(-1))
+    modcachefs::store::blob_path(store, &sha)
 }
 
 fn open_fds(pid: u32) -> usize {

@@ -6,73 +6,26 @@
 
 mod common;
 
-use common::zipgen::{self, build, deflated, hostile_zips, stored, Hostile};
+use common::zipgen::{self, build, deflated, hostile_zips, module_zip, stored, Hostile};
 use common::*;
 use modcachefs::hash::{hash1_gomod, hex, sha256};
-use modcachefs::modpath;
 use modcachefs::zipfmt;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // --- running the binary ----------------------------------------------------
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(store: &Path, args: &[&str], paths: &[&Path]) -> Run {
-    let mut c = Command::new(BIN);
-    c.arg("--store").arg(store).args(args).args(paths).env_remove("MODCACHEFS_LOG");
-    let out: Output = c.output().expect("run modcachefs");
-    Run {
-        code: out.status.code().unwrap_or_else(|| panic!("modcachefs {args:?} killed: {}", out.status)),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 fn import_paths(store: &Path, paths: &[&Path]) -> Run {
-    run(store, &["import"], paths)
-}
-
-/// `ls --json` as path@version -> the JSON line.
-fn ls(store: &Path) -> BTreeMap<String, String> {
-    let r = run(store, &["ls", "--json"], &[]);
-    assert_eq!(r.code, 0, "ls: {}", r.stderr);
-    r.stdout.lines().map(|l| (format!("{}@{}", str_field(l, "path"), str_field(l, "version")), l.to_string())).collect()
+    run_store(store, &["import"], paths)
 }
 
 fn str_field(line: &str, k: &str) -> String {
-    let key = format!("\"{k}\":\"");
-    let i = line.find(&key).unwrap_or_else(|| panic!("no {k} in {line}")) + key.len();
-    line[i..].split('"').next().unwrap_or_default().to_string()
-}
-
-fn num_field(line: &str, k: &str) -> Option<u64> {
-    let key = format!("\"{k}\":");
-    let i = line.find(&key)? + key.len();
-    line[i..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
-}
-
-/// The one stderr line naming `who` and saying `what`; panics with all of stderr otherwise.
-#[track_caller]
-fn error_line<'a>(stderr: &'a str, who: &str, what: &[&str]) -> &'a str {
-    stderr
-        .lines()
-        .find(|l| l.contains(who) && what.iter().all(|w| l.contains(w)))
-        .unwrap_or_else(|| panic!("no stderr line naming {who:?} with {what:?}:\n{stderr}"))
+    json_str(line, k).unwrap_or_else(|| panic!("no {k} in {line}")).to_string()
 }
 
 // --- exact store snapshots -------------------------------------------------
-
-fn ro_index(store: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(store.join("index.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open index.db")
-}
 
 /// Every row of a query, each column rendered with its SQLite type.
 fn dump(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
@@ -91,22 +44,8 @@ fn dump(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
 
 /// (relative path, sha256) of every file under `dir`, sorted; empty if `dir` is missing.
 fn files_under(dir: &Path) -> Vec<(String, String)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
-        for e in rd {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
-                out.push((rel, hex(&sha256(&std::fs::read(&p).expect("read")))));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
+    let files = tree(dir).into_iter().filter(|(_, m)| !m.is_dir());
+    files.map(|(rel, _)| (rel.clone(), hex(&sha256(&std::fs::read(dir.join(&rel)).expect("read"))))).collect()
 }
 
 /// Everything an import could change, byte for byte.
@@ -122,9 +61,9 @@ struct Snapshot {
 
 impl Snapshot {
     fn take(store: &Path) -> Snapshot {
-        let r = run(store, &["ls", "--json"], &[]);
+        let r = run_store(store, &["ls", "--json"], &[]);
         assert_eq!(r.code, 0, "ls: {}", r.stderr);
-        let conn = ro_index(store);
+        let conn = index_ro(store);
         Snapshot {
             blobs: files_under(&store.join("blobs")),
             tmp: files_under(&store.join("tmp")),
@@ -157,22 +96,9 @@ fn blob_name(data: &[u8]) -> String {
     format!("{}/{}", &h[..2], &h[2..])
 }
 
-/// Writes `<root>/<escaped module>/@v/<escaped version>.<ext>`.
-fn put_proxy_file(root: &Path, module: &str, version: &str, ext: &str, data: &[u8]) -> PathBuf {
-    let at_v = root.join(modpath::escape(module).expect("escapable path")).join("@v");
-    std::fs::create_dir_all(&at_v).expect("mkdir @v");
-    let p = at_v.join(format!("{}.{ext}", modpath::escape(version).expect("escapable version")));
-    std::fs::write(&p, data).expect("write proxy file");
-    p
-}
-
 /// A small valid module zip with a go.mod and one source file.
 fn good_zip(module: &str, version: &str, source: &str) -> Vec<u8> {
-    let p = format!("{module}@{version}/");
-    build(
-        &[(&format!("{p}go.mod"), format!("module {module}\n").as_bytes()), (&format!("{p}a.go"), source.as_bytes())],
-        deflated(),
-    )
+    module_zip(module, version, source, deflated())
 }
 
 // --- 1. adversarial zips -----------------------------------------------------
@@ -243,7 +169,7 @@ fn hostile_zips_are_refused_and_store_unchanged() {
             None => zp.display().to_string(),
             Some(_) => format!("{}@{}", c.module, c.version),
         };
-        error_line(&r.stderr, &who, &[c.needle]);
+        stderr_line(&r.stderr, &who, &[c.needle]);
         for o in cases.iter().filter(|o| o.case != c.case) {
             assert!(
                 !r.stderr.contains(o.needle),
@@ -279,16 +205,16 @@ fn hostile_zips_are_refused_and_store_unchanged() {
             // Not a version a proxy can serve: discover() does not even list it.
             continue;
         }
-        error_line(&r.stderr, &format!("{}@{}", c.module, c.version), &[c.needle]);
+        stderr_line(&r.stderr, &format!("{}@{}", c.module, c.version), &[c.needle]);
     }
     assert!(r.stderr.contains("imported 1 new"), "summary:\n{}", r.stderr);
 
     let after = Snapshot::take(&store);
-    let listed = ls(&store);
+    let listed = ls_json(&store);
     let hostile: Vec<_> = listed.keys().filter(|k| k.starts_with("example.com/hostile/")).collect();
     assert_eq!(hostile, [&format!("{good}@v1.0.0")], "only the good module is stored");
     let line = &listed[&format!("{good}@v1.0.0")];
-    assert_eq!(num_field(line, "files"), Some(2), "{line}");
+    assert_eq!(json_num(line, "files"), Some(2), "{line}");
     assert_eq!(str_field(line, "zip_h1"), zipfmt::inspect(&good_zip, good, "v1.0.0").unwrap().h1);
     assert_eq!(str_field(line, "mod_h1"), hash1_gomod(good_mod.as_bytes()));
 
@@ -331,9 +257,9 @@ fn mod_only_modules_with_invalid_paths_are_refused() {
     let r = import_paths(&store, &[&proxy]);
     assert_eq!(r.code, 1, "invalid module paths must be errors:\n{}", r.stderr);
     for (m, v, needle) in bad {
-        error_line(&r.stderr, &format!("{m}@{v}"), &[needle]);
+        stderr_line(&r.stderr, &format!("{m}@{v}"), &[needle]);
     }
-    let listed = ls(&store);
+    let listed = ls_json(&store);
     assert_eq!(listed.keys().collect::<Vec<_>>(), [&format!("{good}@v1.0.0")], "only the valid module is stored");
 }
 
@@ -359,8 +285,8 @@ fn recorded_hash_mismatch_is_an_error() {
     let gomodcache = t.join("gomodcache");
     let r = import_paths(&store, &[&gomodcache]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    error_line(&r.stderr, &format!("{m}@v1.0.0"), &[".ziphash", &wrong, &right]);
-    assert!(ls(&store).is_empty(), "module stored despite its .ziphash");
+    stderr_line(&r.stderr, &format!("{m}@v1.0.0"), &[".ziphash", &wrong, &right]);
+    assert!(ls_json(&store).is_empty(), "module stored despite its .ziphash");
     assert!(files_under(&store.join("blobs")).is_empty(), "blobs written for a refused module");
     assert!(files_under(&store.join("tmp")).is_empty());
 
@@ -368,7 +294,7 @@ fn recorded_hash_mismatch_is_an_error() {
     std::fs::write(&ziphash, format!("{right}\n")).unwrap();
     let r = import_paths(&store, &[&gomodcache]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let line = ls(&store)[&format!("{m}@v1.0.0")].clone();
+    let line = ls_json(&store)[&format!("{m}@v1.0.0")].clone();
     assert_eq!(str_field(&line, "zip_h1_origin"), ".ziphash");
 
     // A go.sum that contradicts the stored module: an error naming the go.sum, no sum kept.
@@ -380,8 +306,8 @@ fn recorded_hash_mismatch_is_an_error() {
     let r = import_paths(&store, &[&bad_sum]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let sum_name = bad_sum.display().to_string();
-    error_line(&r.stderr, &format!("{m}@v1.0.0"), &[&sum_name, &wrong, &right]);
-    error_line(
+    stderr_line(&r.stderr, &format!("{m}@v1.0.0"), &[&sum_name, &wrong, &right]);
+    stderr_line(
         &r.stderr,
         &format!("{m}@v1.0.0"),
         &[&sum_name, &mod_wrong, &hash1_gomod(format!("module {m}\n").as_bytes())],
@@ -408,7 +334,7 @@ fn recorded_hash_mismatch_is_an_error() {
     std::fs::write(&b_path, &zip_b).unwrap();
     let r = import_paths(&store, &[&b_path]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    error_line(
+    stderr_line(
         &r.stderr,
         &format!("{g}@v1.0.0"),
         &["contradicts the trusted sum", &h_a, &h_b, &trusted.display().to_string()],
@@ -425,7 +351,7 @@ fn recorded_hash_mismatch_is_an_error() {
     std::fs::write(&c_path, &zip_c).unwrap();
     let r = import_paths(&store, &[&c_path]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    error_line(&r.stderr, &format!("{g}@v1.0.0"), &["go.mod hash", "contradicts the trusted sum", &gomod_h1]);
+    stderr_line(&r.stderr, &format!("{g}@v1.0.0"), &["go.mod hash", "contradicts the trusted sum", &gomod_h1]);
     snap.assert_same(&Snapshot::take(&store), "go.mod contradicting a go.sum");
 
     // The zip the go.sum names imports, credited to it.
@@ -433,7 +359,7 @@ fn recorded_hash_mismatch_is_an_error() {
     std::fs::write(&a_path, &zip_a).unwrap();
     let r = import_paths(&store, &[&a_path]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let line = ls(&store)[&format!("{g}@v1.0.0")].clone();
+    let line = ls_json(&store)[&format!("{g}@v1.0.0")].clone();
     assert_eq!(str_field(&line, "zip_h1"), h_a);
     assert_eq!(str_field(&line, "zip_h1_origin"), format!("go.sum:{}", trusted.display()));
     assert_eq!(str_field(&line, "mod_h1_origin"), format!("go.sum:{}", trusted.display()));
@@ -454,12 +380,12 @@ fn xorshift(state: &mut u64) -> u64 {
 /// `files` entries, and every blob on disk (referenced or not) matches its name.
 #[track_caller]
 fn assert_consistent(store: &Path, what: &str) -> BTreeMap<String, String> {
-    let r = run(store, &["verify"], &[]);
+    let r = run_store(store, &["verify"], &[]);
     assert_eq!(r.code, 0, "{what}: verify failed:\n{}", r.stderr);
-    let listed = ls(store);
-    let conn = ro_index(store);
+    let listed = ls_json(store);
+    let conn = index_ro(store);
     for (mv, line) in &listed {
-        let Some(files) = num_field(line, "files") else {
+        let Some(files) = json_num(line, "files") else {
             assert!(line.contains("\"zip_h1\":null"), "{what}: {line}");
             continue;
         };
@@ -484,8 +410,7 @@ fn assert_consistent(store: &Path, what: &str) -> BTreeMap<String, String> {
 fn synthetic_tree(root: &Path, n: usize) {
     for i in 0..n {
         let m = format!("example.com/kill/m{i:04}");
-        put_proxy_file(root, &m, "v1.0.0", "zip", &good_zip(&m, "v1.0.0", &format!("package m // {i}\n")));
-        put_proxy_file(root, &m, "v1.0.0", "mod", format!("module {m}\n").as_bytes());
+        put_module(root, &m, "v1.0.0", &good_zip(&m, "v1.0.0", &format!("package m // {i}\n")));
     }
 }
 
@@ -543,7 +468,7 @@ fn kill_during_import_never_leaves_half_a_module() {
     let r = import_paths(&clean_store, &inputs);
     let full = t0.elapsed();
     assert_eq!(r.code, 0, "clean import: {}", r.stderr);
-    let clean = ls(&clean_store);
+    let clean = ls_json(&clean_store);
     assert!(clean.len() > 800, "corpus + synthetic modules: only {}", clean.len());
 
     let store = tmp.path().join("store");
@@ -568,7 +493,7 @@ fn kill_during_import_never_leaves_half_a_module() {
         if !store.join("index.db").exists() {
             // Killed before it created the index: no store, and readers say so.
             assert!(!had_index && killed, "{what}: index.db vanished");
-            let r = run(&store, &["ls"], &[]);
+            let r = run_store(&store, &["ls"], &[]);
             assert_eq!(r.code, 2, "{what}: ls without an index: {}", r.stderr);
             assert!(r.stderr.contains("no modcachefs store here"), "{what}: {}", r.stderr);
             outcomes.push((round, killed, 0));
@@ -637,7 +562,7 @@ fn garbage_or_truncated_index_is_a_setup_error() {
         let idx = store.join("index.db");
         std::fs::write(&idx, &bytes).unwrap();
         for args in [&["ls"][..], &["ls", "--json"], &["verify"], &["import", zp.to_str().unwrap()]] {
-            let r = run(&store, args, &[]);
+            let r = run_store(&store, args, &[]);
             assert_eq!(r.code, 2, "{name}: {args:?} must be a setup error:\n{}", r.stderr);
             let lines: Vec<&str> = r.stderr.lines().collect();
             assert_eq!(lines.len(), 1, "{name}: {args:?}: want one line of error:\n{}", r.stderr);

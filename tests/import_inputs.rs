@@ -8,59 +8,21 @@
 
 mod common;
 
-use common::zipgen::{build, deflated};
+use common::daemon::output_within;
+use common::zipgen::{deflated, module_zip};
 use common::*;
 use modcachefs::hash::{hex, sha256};
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// `modcachefs --store S import --json PATHS`, killed (and the test failed) if it
 /// takes over 60 s: a FIFO or an endless file must not hang import.
 fn import_json(store: &Path, paths: &[&Path]) -> Run {
     let mut c = Command::new(BIN);
     c.arg("--store").arg(store).arg("import").arg("--json").args(paths).env_remove("MODCACHEFS_LOG");
-    let out_path = store.with_extension("out");
-    let err_path = store.with_extension("err");
-    let mut child = c
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("run modcachefs import");
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t0.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("import {paths:?} hung for 60 s:\n{}", std::fs::read_to_string(&err_path).unwrap_or_default());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        code: status.code().unwrap_or_else(|| panic!("import killed: {status}")),
-        stdout: String::from_utf8_lossy(&std::fs::read(&out_path).unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&std::fs::read(&err_path).unwrap()).into_owned(),
-    }
-}
-
-/// The one stderr line naming `who` and saying `what`.
-#[track_caller]
-fn line_with<'a>(stderr: &'a str, who: &str, what: &str) -> &'a str {
-    stderr
-        .lines()
-        .find(|l| l.contains(who) && l.contains(what))
-        .unwrap_or_else(|| panic!("no stderr line naming {who:?} with {what:?}:\n{stderr}"))
+    Run::of(output_within(&mut c, 60, &format!("import {paths:?}")), "import")
 }
 
 /// A root-only (0600) file holding a random token, and the token.
@@ -85,38 +47,13 @@ fn assert_absent(hay: &[u8], token: &str, what: &str) {
 
 /// Every byte of every file under `dir`.
 fn all_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
-                stack.push(p);
-            } else if m.is_file() {
-                out.extend(std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    let files = tree(dir).into_iter().filter(|(_, m)| m.is_file());
+    files.flat_map(|(rel, _)| std::fs::read(dir.join(rel)).unwrap()).collect()
 }
 
-fn module_zip(module: &str) -> Vec<u8> {
-    let p = format!("{module}@v1.0.0/");
-    build(
-        &[(&format!("{p}go.mod"), format!("module {module}\n").as_bytes()), (&format!("{p}a.go"), b"package a\n")],
-        deflated(),
-    )
-}
-
-/// `<at_v>/v1.0.0.{mod,zip}` of `module`; returns the @v directory.
-fn put_module(download: &Path, module: &str) -> PathBuf {
-    let at_v = download.join(module).join("@v");
-    std::fs::create_dir_all(&at_v).unwrap();
-    std::fs::write(at_v.join("v1.0.0.mod"), format!("module {module}\n")).unwrap();
-    std::fs::write(at_v.join("v1.0.0.zip"), module_zip(module)).unwrap();
-    at_v
+/// `<download>/<module>/@v/v1.0.0.{mod,zip}` of a good module; returns the @v directory.
+fn put_good(download: &Path, module: &str) -> PathBuf {
+    put_module(download, module, "v1.0.0", &module_zip(module, "v1.0.0", "package a\n", deflated()))
 }
 
 fn mkfifo(p: &Path) {
@@ -138,16 +75,16 @@ fn symlinks_inside_the_input_are_refused_and_never_read() {
     let (shadow, token) = secret(tmp.path());
     let gmc = tmp.path().join("gomodcache");
     let dl = gmc.join("cache/download");
-    put_module(&dl, "example.com/good");
+    put_good(&dl, "example.com/good");
     // .mod -> the secret (with a real .zip beside it).
-    let x = put_module(&dl, "example.com/x");
+    let x = put_good(&dl, "example.com/x");
     std::fs::remove_file(x.join("v1.0.0.mod")).unwrap();
     symlink(&shadow, x.join("v1.0.0.mod")).unwrap();
     // .ziphash -> the secret.
-    let y = put_module(&dl, "example.com/y");
+    let y = put_good(&dl, "example.com/y");
     symlink(&shadow, y.join("v1.0.0.ziphash")).unwrap();
     // .info -> the secret.
-    let i = put_module(&dl, "example.com/i");
+    let i = put_good(&dl, "example.com/i");
     symlink(&shadow, i.join("v1.0.0.info")).unwrap();
     // A module directory, and an @v, that are symlinks to trees outside holding
     // the secret's bytes as a regular .mod.
@@ -170,7 +107,7 @@ fn symlinks_inside_the_input_are_refused_and_never_read() {
         (format!("{dl_shown}/example.com/z:"), "is a symbolic link"),
         (format!("{dl_shown}/example.com/w/@v:"), "is a symbolic link"),
     ] {
-        line_with(&r.stderr, &who, what);
+        stderr_line(&r.stderr, &who, &[what]);
         assert!(r.stdout.contains(&who), "--json errors lack {who}: {}", r.stdout);
     }
     assert_eq!(r.stdout.matches("is a symbolic link").count(), 5, "{}", r.stdout);
@@ -190,7 +127,7 @@ fn symlinks_inside_the_input_are_refused_and_never_read() {
     let store2 = tmp.path().join("store2");
     let r = import_json(&store2, &[&gmc2]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    line_with(&r.stderr, &format!("{}/cache/download:", gmc2.display()), "is a symbolic link");
+    stderr_line(&r.stderr, &format!("{}/cache/download:", gmc2.display()), &["is a symbolic link"]);
     assert_absent(format!("{}{}", r.stdout, r.stderr).as_bytes(), &token, "import output");
     assert_absent(&all_bytes(&store2), &token, "the second store");
 
@@ -204,8 +141,8 @@ fn symlinks_inside_the_input_are_refused_and_never_read() {
     let store3 = tmp.path().join("store3");
     let r = import_json(&store3, &[&gmc_link, &zip_link, &sum_link]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    line_with(&r.stderr, &zip_link.display().to_string(), "is a symbolic link");
-    line_with(&r.stderr, &sum_link.display().to_string(), "is a symbolic link");
+    stderr_line(&r.stderr, &zip_link.display().to_string(), &["is a symbolic link"]);
+    stderr_line(&r.stderr, &sum_link.display().to_string(), &["is a symbolic link"]);
     assert!(ls(&store3).contains("example.com/good"), "the symlinked input directory is followed");
     assert_absent(format!("{}{}", r.stdout, r.stderr).as_bytes(), &token, "import output");
     assert_absent(&all_bytes(&store3), &token, "the third store");
@@ -220,25 +157,25 @@ fn fifos_devices_and_oversized_inputs_are_refused_at_their_limits() {
     use modcachefs::zipfmt::{MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
     let tmp = tempdir("inputs-limits");
     let proxy = tmp.path().join("proxy");
-    put_module(&proxy, "example.com/good");
-    let fifo_mod = put_module(&proxy, "example.com/fifomod").join("v1.0.0.mod");
+    put_good(&proxy, "example.com/good");
+    let fifo_mod = put_good(&proxy, "example.com/fifomod").join("v1.0.0.mod");
     std::fs::remove_file(&fifo_mod).unwrap();
     mkfifo(&fifo_mod);
-    let fifo_zip = put_module(&proxy, "example.com/fifozip").join("v1.0.0.zip");
+    let fifo_zip = put_good(&proxy, "example.com/fifozip").join("v1.0.0.zip");
     std::fs::remove_file(&fifo_zip).unwrap();
     mkfifo(&fifo_zip);
-    let zero = put_module(&proxy, "example.com/zero").join("v1.0.0.mod");
+    let zero = put_good(&proxy, "example.com/zero").join("v1.0.0.mod");
     std::fs::remove_file(&zero).unwrap();
     symlink("/dev/zero", &zero).unwrap();
-    let dev = put_module(&proxy, "example.com/dev").join("v1.0.0.info");
+    let dev = put_good(&proxy, "example.com/dev").join("v1.0.0.info");
     let c = std::ffi::CString::new(dev.as_os_str().as_encoded_bytes()).unwrap();
     assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o644, libc::makedev(1, 5)) }, 0, "mknod");
     // Sparse files one byte over each limit.
     let sparse = |p: PathBuf, len: u64| std::fs::File::create(p).unwrap().set_len(len).unwrap();
-    sparse(put_module(&proxy, "example.com/bigmod").join("v1.0.0.mod"), MAX_GO_MOD_SIZE + 1);
-    sparse(put_module(&proxy, "example.com/bigzip").join("v1.0.0.zip"), MAX_ZIP_SIZE + 1);
-    sparse(put_module(&proxy, "example.com/biginfo").join("v1.0.0.info"), MAX_INFO_SIZE + 1);
-    sparse(put_module(&proxy, "example.com/bighash").join("v1.0.0.ziphash"), MAX_ZIPHASH_SIZE + 1);
+    sparse(put_good(&proxy, "example.com/bigmod").join("v1.0.0.mod"), MAX_GO_MOD_SIZE + 1);
+    sparse(put_good(&proxy, "example.com/bigzip").join("v1.0.0.zip"), MAX_ZIP_SIZE + 1);
+    sparse(put_good(&proxy, "example.com/biginfo").join("v1.0.0.info"), MAX_INFO_SIZE + 1);
+    sparse(put_good(&proxy, "example.com/bighash").join("v1.0.0.ziphash"), MAX_ZIPHASH_SIZE + 1);
     let loose_fifo = tmp.path().join("loose.zip");
     mkfifo(&loose_fifo);
     let sum_fifo = tmp.path().join("go.sum");
@@ -250,22 +187,22 @@ fn fifos_devices_and_oversized_inputs_are_refused_at_their_limits() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(t0.elapsed() < Duration::from_secs(30), "import took {:?}", t0.elapsed());
     let p = proxy.display().to_string();
-    line_with(&r.stderr, &format!("{p}/example.com/fifomod/@v/v1.0.0.mod"), "is a FIFO, not a regular file");
-    line_with(&r.stderr, &format!("{p}/example.com/fifozip/@v/v1.0.0.zip"), "is a FIFO, not a regular file");
-    line_with(&r.stderr, &loose_fifo.display().to_string(), "is a FIFO, not a module zip");
-    line_with(&r.stderr, &sum_fifo.display().to_string(), "is a FIFO, not a go.sum");
-    line_with(&r.stderr, &format!("{p}/example.com/zero/@v/v1.0.0.mod"), "is a symbolic link");
-    line_with(&r.stderr, &format!("{p}/example.com/dev/@v/v1.0.0.info"), "is a character device");
+    stderr_line(&r.stderr, &format!("{p}/example.com/fifomod/@v/v1.0.0.mod"), &["is a FIFO, not a regular file"]);
+    stderr_line(&r.stderr, &format!("{p}/example.com/fifozip/@v/v1.0.0.zip"), &["is a FIFO, not a regular file"]);
+    stderr_line(&r.stderr, &loose_fifo.display().to_string(), &["is a FIFO, not a module zip"]);
+    stderr_line(&r.stderr, &sum_fifo.display().to_string(), &["is a FIFO, not a go.sum"]);
+    stderr_line(&r.stderr, &format!("{p}/example.com/zero/@v/v1.0.0.mod"), &["is a symbolic link"]);
+    stderr_line(&r.stderr, &format!("{p}/example.com/dev/@v/v1.0.0.info"), &["is a character device"]);
     for (m, ext, limit) in [
         ("bigmod", "mod", MAX_GO_MOD_SIZE),
         ("bigzip", "zip", MAX_ZIP_SIZE),
         ("biginfo", "info", MAX_INFO_SIZE),
         ("bighash", "ziphash", MAX_ZIPHASH_SIZE),
     ] {
-        line_with(
+        stderr_line(
             &r.stderr,
             &format!("{p}/example.com/{m}/@v/v1.0.0.{ext}"),
-            &format!("is larger than the limit of {limit} bytes"),
+            &[&format!("is larger than the limit of {limit} bytes")],
         );
     }
     let listed = ls(&store);

@@ -71,20 +71,7 @@ fn go_builds_tests_lists_and_verifies_on_the_mount() {
 /// Names, modes and sizes of everything under the mount (contents are compared elsewhere).
 fn snapshot_meta(root: &Path) -> Vec<(String, u32, u64)> {
     use std::os::unix::fs::MetadataExt;
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            out.push((p.strip_prefix(root).unwrap().to_string_lossy().into_owned(), m.mode(), m.size()));
-            if m.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    tree(root).into_iter().map(|(rel, m)| (rel, m.mode(), m.size())).collect()
 }
 
 /// The mount serves as a GOPROXY=file:// for a normal, writable module cache.

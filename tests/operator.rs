@@ -517,17 +517,6 @@ fn pidfile_and_log_are_not_followed() {
     daemon.pid = None;
 }
 
-/// A module zip for `path` with a go.mod and one file.
-fn tiny_module(path: &str) -> Vec<u8> {
-    let gomod = format!("module {path}\n");
-    let files = [
-        (format!("{path}@v1.0.0/go.mod"), gomod.into_bytes()),
-        (format!("{path}@v1.0.0/a.go"), b"package m\n".to_vec()),
-    ];
-    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
-    zipgen::build(&refs, zipgen::stored())
-}
-
 /// Whether a child of ours has exited (is gone, or a zombie not reaped yet).
 fn exited(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -558,7 +547,11 @@ fn stats_socket_holds_against_bad_clients() {
     let long = "p".repeat(200);
     let paths: Vec<String> = (0..n).map(|i| format!("example.com/{long}/m{i}")).collect();
     for (i, p) in paths.iter().enumerate() {
-        std::fs::write(zips.join(format!("m{i}.zip")), tiny_module(p)).unwrap();
+        std::fs::write(
+            zips.join(format!("m{i}.zip")),
+            zipgen::module_zip(p, "v1.0.0", "package m\n", zipgen::stored()),
+        )
+        .unwrap();
     }
     let store = tmp.path().join("store");
     let files: Vec<PathBuf> = (0..n).map(|i| zips.join(format!("m{i}.zip"))).collect();

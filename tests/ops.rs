@@ -15,25 +15,6 @@ use std::process::Command;
 const MAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/man/modcachefs.1");
 const HELPER: &str = "/sbin/mount.fuse.modcachefs";
 
-/// (mountpoint, per-mount options, fstype, source, super options) of every mount
-/// this process sees.
-fn mountinfo() -> Vec<(String, String, String, String, String)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("/proc/self/mountinfo");
-    info.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            let dash = f.iter().position(|x| *x == "-")?;
-            let get = |i: usize| f.get(i).map(|s| s.to_string());
-            Some((get(4)?, get(5)?, get(dash + 1)?, get(dash + 2)?, get(dash + 3)?))
-        })
-        .collect()
-}
-
-fn mount_entry(dir: &Path) -> Option<(String, String, String, String, String)> {
-    let want = dir.to_string_lossy().into_owned();
-    mountinfo().into_iter().find(|m| m.0 == want)
-}
-
 /// Every `--long-option` in a help text.
 fn long_options(help: &str) -> BTreeSet<String> {
     let b = help.as_bytes();
@@ -328,8 +309,8 @@ fn fstab_style_mount_helper() {
     let pid = read_pid(&pidfile);
     daemon.pid = Some(pid);
 
-    let (_, opt, fstype, source, sopts) =
-        mount_entry(&mnt).unwrap_or_else(|| panic!("{} not in /proc/self/mountinfo after mount(8)", mnt.display()));
+    let MountInfo { options: opt, fstype, source, super_options: sopts, .. } =
+        mounts_at(&mnt).pop().unwrap_or_else(|| panic!("{} not in /proc/self/mountinfo after mount(8)", mnt.display()));
     assert_eq!(fstype, "fuse.modcachefs");
     assert_eq!(Path::new(&source), store.canonicalize().unwrap());
     assert!(opt.split(',').any(|o| o == "ro"), "not read-only: {opt}");
@@ -429,7 +410,7 @@ exec setpriv --reuid="$uid" --regid="$uid" --clear-groups "$go" build ./...
 
     // The namespaces are gone with their bind mounts: here only the mount remains.
     let prefix = format!("{}/", tmp.path().canonicalize().unwrap().display());
-    let ours: Vec<String> = mountinfo().into_iter().map(|m| m.0).filter(|p| p.starts_with(&prefix)).collect();
+    let ours: Vec<String> = mountinfo().into_iter().map(|m| m.mountpoint).filter(|p| p.starts_with(&prefix)).collect();
     assert_eq!(ours, [mnt.to_string_lossy().into_owned()], "mounts left under {prefix}");
     assert!(m.stat("modules_extracted") > 0);
     assert_eq!(m.stat("verifications_failed"), 0);

@@ -425,39 +425,12 @@ fn lock_checks(mnt: &Path) -> Vec<String> {
 
 /// (path, mode, size, mtime, nlink, inode) of everything under the mount.
 fn meta_walk(root: &Path) -> Vec<(String, u32, u64, i64, u64, u64)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            out.push((rel, m.mode(), m.size(), m.mtime(), m.nlink(), m.ino()));
-            if m.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    tree(root).into_iter().map(|(rel, m)| (rel, m.mode(), m.size(), m.mtime(), m.nlink(), m.ino())).collect()
 }
 
 /// (path, size, mtime, mode) of everything in the store.
 fn store_walk(store: &Path) -> Vec<(String, u64, i64, u32)> {
-    let mut out = Vec::new();
-    let mut stack = vec![store.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            out.push((p.strip_prefix(store).unwrap().to_string_lossy().into_owned(), m.size(), m.mtime(), m.mode()));
-            if m.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    tree(store).into_iter().map(|(rel, m)| (rel, m.size(), m.mtime(), m.mode())).collect()
 }
 
 /// Contents and modes of the module's tree and of its cache/download directory.
@@ -555,16 +528,10 @@ fn unprivileged_user_reads_but_cannot_change() {
     let store = corpus_store(tmp.path());
     let m = Mount::new(&store, &tmp.path().join("mnt"), &["--allow-other"]);
     let mnt = m.dir.canonicalize().unwrap();
-    let line = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .find(|l| l.split(' ').nth(4) == Some(&*mnt.to_string_lossy()))
-        .map(str::to_string)
-        .expect("mount in mountinfo");
-    let (per_mount, sup) = line.split_once(" - ").unwrap();
-    assert!(per_mount.split(' ').nth(5).unwrap().split(',').any(|o| o == "ro"), "not read-only: {line}");
+    let line = mounts_at(&mnt).pop().expect("mount in mountinfo");
+    assert!(line.options.split(',').any(|o| o == "ro"), "not read-only: {line:?}");
     for o in ["allow_other", "default_permissions"] {
-        assert!(sup.split(' ').nth(2).unwrap().split(',').any(|x| x == o), "{o} not in effect: {line}");
+        assert!(line.super_options.split(',').any(|x| x == o), "{o} not in effect: {line:?}");
     }
     let tree_before = meta_walk(&mnt);
     let store_before = store_walk(&store);
@@ -572,19 +539,9 @@ fn unprivileged_user_reads_but_cannot_change() {
     let outside = tmp.path().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     chown_r(&outside, NOBODY);
-    let exe = std::env::current_exe().unwrap();
-    let out = as_nobody(
-        Command::new(&exe)
-            .args(["--exact", "unprivileged_probe", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(PROBE_ENV, &mnt)
-            .env("MODCACHEFS_SECURITY_OUTSIDE", &outside),
-    )
-    .output()
-    .expect("run the probe as nobody");
-    let stdout = ok(&out, "the unprivileged probe");
-    assert!(
-        stdout.contains(&format!("PROBE RAN AS UID {NOBODY}")) && stdout.contains("1 passed"),
-        "the probe did not run:\n{stdout}"
+    probe_as_nobody(
+        "unprivileged_probe",
+        &[(PROBE_ENV, mnt.as_os_str()), ("MODCACHEFS_SECURITY_OUTSIDE", outside.as_os_str())],
     );
 
     // Go as nobody: the module graph from the .mod files, then a build and a
@@ -808,10 +765,6 @@ fn regex_free_blob_check(store: &Path) -> impl Fn(&str) -> bool {
 // ---------------------------------------------------------------------------
 // 4. Symlinks planted in the store.
 
-fn read_errno(p: &Path) -> Result<(), i32> {
-    std::fs::read(p).map(|_| ()).map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
 /// A blob replaced by a symlink to a file outside the store holding the very
 /// same bytes (so verification alone would pass), a .mod blob likewise, a blob
 /// fan-out directory replaced by a symlink to a directory outside, and a blob
@@ -885,7 +838,7 @@ fn symlinked_blobs_are_not_followed_out_of_the_store() {
     let (tx, rx) = std::sync::mpsc::channel();
     let paths: Vec<PathBuf> = cases.iter().map(|c| c.0.clone()).collect();
     std::thread::spawn(move || {
-        let _ = tx.send(paths.iter().map(|p| read_errno(p)).collect::<Vec<_>>());
+        let _ = tx.send(paths.iter().map(|p| read_errno(p).map(drop)).collect::<Vec<_>>());
     });
     let got = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("reads hung (a FIFO blob was opened?)");
     let mut bad = Vec::new();
@@ -896,7 +849,7 @@ fn symlinked_blobs_are_not_followed_out_of_the_store() {
     }
     assert!(bad.is_empty(), "{}\nlog:\n{}", bad.join("\n"), m.log_text());
     // The same reads again: still refused (a failed verification is remembered).
-    assert_eq!(read_errno(&tree.join("go.mod")), Err(EIO));
+    assert_eq!(read_errno(&tree.join("go.mod")).map(drop), Err(EIO));
 
     let log = m.stop();
     for (what, needle) in [

@@ -84,10 +84,6 @@ fn go_via(bin: &Path, gmc: &Path, proxy: &str) -> Go {
     go
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    modcachefs::hash::hex(&modcachefs::hash::sha256(b))
-}
-
 // A module of the corpus with a zip, and one with a go.mod only.
 const MODULE: &str = "github.com/spf13/cobra";
 const ESC_MODULE: &str = "github.com/spf13/cobra";
@@ -260,7 +256,7 @@ fn protocol_headers_ranges_and_conditional_requests() {
             let cache =
                 if rel.ends_with("list") { "public, max-age=60" } else { "public, max-age=31536000, immutable" };
             assert_eq!(r.header("cache-control"), cache, "{rel}");
-            assert_eq!(r.header("etag"), format!("\"{}\"", sha256_hex(&want)), "{rel}");
+            assert_eq!(r.header("etag"), format!("\"{}\"", modcachefs::store::digest_hex(&want)), "{rel}");
             compared += 1;
         }
     }
@@ -269,7 +265,7 @@ fn protocol_headers_ranges_and_conditional_requests() {
     // A zip: the blob verbatim, its sha256 as ETag, the .info time as Last-Modified.
     let zip_path = format!("/{ESC_MODULE}/@v/{VERSION}.zip");
     let want = std::fs::read(root.join(&zip_path[1..])).unwrap();
-    let etag = format!("\"{}\"", sha256_hex(&want));
+    let etag = format!("\"{}\"", modcachefs::store::digest_hex(&want));
     let r = get(&addr, &zip_path);
     assert_eq!((r.status, r.header("content-type")), (200, "application/zip"));
     assert!(r.body == want, "the zip differs from the corpus");
@@ -366,11 +362,7 @@ fn protocol_headers_ranges_and_conditional_requests() {
 
     // SIGTERM stops the daemon and removes its pidfile.
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    let t0 = Instant::now();
-    while pidfile.exists() && t0.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!pidfile.exists(), "the pidfile outlived the daemon");
+    assert!(common::daemon::wait_until(10, || !pidfile.exists()), "the pidfile outlived the daemon");
     let l = std::fs::read_to_string(&log).unwrap();
     assert!(!l.contains("error"), "serve logged errors:\n{l}");
 }
@@ -492,7 +484,7 @@ fn tampered_blobs_and_distrusted_sums_are_refused_and_imports_show_up_live() {
     let tmp = tempdir("serve-tamper");
     let store = corpus_store(tmp.path());
     let blob = |data: &[u8]| {
-        let h = sha256_hex(data);
+        let h = modcachefs::store::digest_hex(data);
         store.join("blobs").join(&h[..2]).join(&h[2..])
     };
     let flip = |p: &Path| {

@@ -6,35 +6,8 @@ use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// `modcachefs ls --json` as path@version -> the JSON line.
-fn ls(store: &Path) -> BTreeMap<String, String> {
-    let out = modcachefs(&["--store", &store.to_string_lossy(), "ls", "--json"]);
-    assert!(out.status.success(), "ls: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let field = |k: &str| {
-                let key = format!("\"{k}\":\"");
-                let i = l.find(&key).unwrap_or_else(|| panic!("no {k} in {l}")) + key.len();
-                l[i..].split('"').next().unwrap_or_default().to_string()
-            };
-            (format!("{}@{}", field("path"), field("version")), l.to_string())
-        })
-        .collect()
-}
-
-fn field<'a>(line: &'a str, k: &str) -> Option<&'a str> {
-    let key = format!("\"{k}\":\"");
-    let i = line.find(&key)? + key.len();
-    line[i..].split('"').next()
-}
-
 fn counts(report: &str) -> (u64, u64, u64) {
-    let n = |k: &str| -> u64 {
-        let key = format!("\"{k}\":");
-        let i = report.find(&key).unwrap_or_else(|| panic!("no {k} in {report}")) + key.len();
-        report[i..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().expect("number")
-    };
+    let n = |k: &str| json_num(report, k).unwrap_or_else(|| panic!("no {k} in {report}"));
     (n("added"), n("completed"), n("unchanged"))
 }
 
@@ -45,7 +18,7 @@ fn counts(report: &str) -> (u64, u64, u64) {
 fn go_sum_agrees_with_import_and_modcache_import_matches_proxy_import() {
     let tmp = tempdir("store-oracle");
     let store = corpus_store(tmp.path());
-    let stored = ls(&store);
+    let stored = ls_json(&store);
     assert!(stored.len() > 100, "small corpus has >100 module versions, got {}", stored.len());
 
     let app = app_copy(tmp.path());
@@ -71,7 +44,7 @@ fn go_sum_agrees_with_import_and_modcache_import_matches_proxy_import() {
         let row = stored
             .get(&format!("{}@{v}", f[0]))
             .unwrap_or_else(|| panic!("go.sum names {} {v}, not in the store", f[0]));
-        assert_eq!(field(row, key), Some(f[2]), "hash for {line:?}; store has {row}");
+        assert_eq!(json_str(row, key), Some(f[2]), "hash for {line:?}; store has {row}");
         checked += 1;
     }
     assert!(checked > 50, "only {checked} go.sum lines");
@@ -79,12 +52,12 @@ fn go_sum_agrees_with_import_and_modcache_import_matches_proxy_import() {
     // Importing the GOMODCACHE go filled: same modules, same hashes and blobs.
     let store2 = tmp.path().join("store2");
     let rep = import(&store2, &[&modcache]);
-    let from_cache = ls(&store2);
+    let from_cache = ls_json(&store2);
     assert!(from_cache.len() > 50, "{rep}");
     for (k, line) in &from_cache {
         let want = stored.get(k).unwrap_or_else(|| panic!("{k} from GOMODCACHE is not in the proxy import"));
         for f in ["mod_h1", "zip_h1"] {
-            assert_eq!(field(line, f), field(want, f), "{k} {f}");
+            assert_eq!(json_str(line, f), json_str(want, f), "{k} {f}");
         }
         assert!(
             line.contains("\"zip_h1_origin\":\".ziphash\"") || !line.contains("zip_h1_origin"),
@@ -102,7 +75,7 @@ fn go_sum_agrees_with_import_and_modcache_import_matches_proxy_import() {
         let (added, completed, _) = counts(&rep);
         assert_eq!((added, completed), (0, 0), "re-import of {} changed the store: {rep}", src.display());
     }
-    assert_eq!(ls(&store), stored);
+    assert_eq!(ls_json(&store), stored);
     let after = std::fs::read(store.join("index.db")).expect("index");
     assert_eq!(before.len(), after.len(), "index grew on a no-op re-import");
 }
@@ -126,7 +99,7 @@ fn read_only_store_and_newer_schema() {
     assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 100);
     assert!(out2.status.success(), "verify on read-only store: {}", String::from_utf8_lossy(&out2.stderr));
 
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = index(&store);
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let out = modcachefs(&["--store", &store.to_string_lossy(), "ls"]);
@@ -142,10 +115,10 @@ fn verify_reports_damaged_blobs() {
     let store = corpus_store(tmp.path());
     let out = modcachefs(&["--store", &store.to_string_lossy(), "verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rows = ls(&store);
+    let rows = ls_json(&store);
     let (victim, line) =
         rows.iter().find(|(k, l)| k.starts_with("github.com/google/uuid@") && l.contains("zip_size")).unwrap();
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = index(&store);
     let blob: String = conn
         .query_row("SELECT zip_blob FROM modules WHERE path || '@' || version = ?1", [victim], |r| r.get(0))
         .unwrap();
@@ -167,21 +140,11 @@ fn verify_reports_damaged_blobs() {
 
 /// Names, sizes and modification times of every file in the store directory.
 fn store_files(store: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![store.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let md = e.metadata().unwrap();
-            if md.is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e.path().strip_prefix(store).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, (md.len(), md.modified().unwrap()));
-            }
-        }
-    }
-    out
+    tree(store)
+        .into_iter()
+        .filter(|(_, m)| !m.is_dir())
+        .map(|(rel, m)| (rel, (m.len(), m.modified().unwrap())))
+        .collect()
 }
 
 /// Pages of `table` in index.db that do not follow the previous one.

@@ -9,25 +9,25 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn blob_of(store: &Path, module: &str) -> (PathBuf, String) {
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = index(store);
     let (blob, version): (String, String) = conn
         .query_row("SELECT zip_blob, version FROM modules WHERE path = ?1 AND zip_blob IS NOT NULL", [module], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap_or_else(|e| panic!("{module} not in store: {e}"));
-    (store.join("blobs").join(&blob[..2]).join(&blob[2..]), format!("{module}@{version}"))
+    (modcachefs::store::blob_path(store, &blob), format!("{module}@{version}"))
 }
 
 /// (offset, compressed size) of the largest deflated entry of a module.
 fn deflated_entry(store: &Path, module: &str) -> (u64, u64) {
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
-    conn.query_row(
-        "SELECT data_offset, compressed_size FROM entries JOIN modules ON modules.id = module_id \
+    index(store)
+        .query_row(
+            "SELECT data_offset, compressed_size FROM entries JOIN modules ON modules.id = module_id \
          WHERE path = ?1 AND method = 8 ORDER BY compressed_size DESC LIMIT 1",
-        [module],
-        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-    )
-    .unwrap()
+            [module],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+        .unwrap()
 }
 
 /// A file of the module's tree on the mount (its go.mod or any .go file).
@@ -38,11 +38,6 @@ fn some_file(mnt: &Path, module_at_version: &str) -> PathBuf {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "go"))
         .unwrap_or_else(|| panic!("no .go file in {}", dir.display()))
-}
-
-fn assert_eio(p: &Path) {
-    let e = std::fs::read(p).expect_err(&format!("{} must not be readable", p.display()));
-    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{}: {e}", p.display());
 }
 
 #[test]

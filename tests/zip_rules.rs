@@ -5,8 +5,6 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
-use std::process::Command;
 
 use common::zipgen::*;
 use modcachefs::zipfmt::{self, Entry, ZipError, MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
@@ -132,9 +130,13 @@ fn go_style_zip_with_data_descriptors_and_zip64_end() {
 
 /// Our h1 against the real `go` command, on a zip written by Go's own archive/zip
 /// (data descriptors, deflate, a directory entry), served from a GOPROXY=file://
-/// tree. Needs `go` (Debian's golang-go, installed by .ci/run): fails without it.
+/// tree. Needs `go` (Debian's golang-go, installed by .ci/run): fails without it,
+/// so it is part of the real-mount suite (`scripts/test`, feature `integration`).
+#[cfg(feature = "integration")]
 #[test]
 fn h1_matches_cmd_go() {
+    use std::path::Path;
+    use std::process::Command;
     let have_go = Command::new("go").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
     assert!(have_go, "no `go` command on PATH: install golang-go (scripts/test and .ci/run expect it)");
     let tmp = tempfile::tempdir().unwrap();

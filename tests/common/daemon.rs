@@ -38,6 +38,16 @@ pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Waits at most `secs` seconds for `child` to exit; its status if it did.
+pub fn wait_child(child: &mut std::process::Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let mut status = None;
+    wait_until(secs, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    status
+}
+
 /// Orphaned daemons become our children, so that we can reap them and see them gone
 /// even where PID 1 does not reap (as in some containers).
 pub fn become_subreaper() {

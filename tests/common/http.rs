@@ -147,10 +147,7 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         // SIGQUIT: graceful stop of the master and its workers.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGQUIT) };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(5) && !matches!(self.child.try_wait(), Ok(Some(_))) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::common::daemon::wait_child(&mut self.child, 5);
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = &self.dir;
@@ -211,10 +208,7 @@ impl Serve {
     fn shutdown(&mut self) {
         if let Some(mut c) = self.child.take() {
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) && !matches!(c.try_wait(), Ok(Some(_))) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            crate::common::daemon::wait_child(&mut c, 10);
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -4,7 +4,12 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod fixtures;
+pub mod mounts;
 pub mod zipgen;
+
+pub use fixtures::*;
+pub use mounts::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -32,6 +37,25 @@ pub fn as_nobody(cmd: &mut Command) -> &mut Command {
             Ok(())
         })
     }
+}
+
+/// Runs test `name` of this very test binary (an `#[ignore]`d probe that prints
+/// `PROBE RAN AS UID <uid>`) as nobody, with `envs` set; returns its stdout once
+/// it passed as nobody.
+pub fn probe_as_nobody(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> String {
+    let exe = std::env::current_exe().expect("test binary");
+    let mut c = Command::new(exe);
+    c.args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"]);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = as_nobody(&mut c).output().expect("run the probe as nobody");
+    let stdout = ok(&out, &format!("the probe {name} as nobody"));
+    assert!(
+        stdout.contains(&format!("PROBE RAN AS UID {NOBODY}")) && stdout.contains("1 passed"),
+        "the probe {name} did not run:\n{stdout}"
+    );
+    stdout
 }
 
 /// Makes a test's scratch directory reachable by nobody, and checks every ancestor.
@@ -259,9 +283,7 @@ impl Mount {
 
     pub fn stat(&self, name: &str) -> u64 {
         let s = self.stats();
-        let key = format!("\"{name}\":");
-        let i = s.find(&key).unwrap_or_else(|| panic!("no {name} in {s}")) + key.len();
-        s[i..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().expect("number")
+        json_num(&s, name).unwrap_or_else(|| panic!("no {name} in {s}"))
     }
 
     /// Stops the daemon with SIGTERM and waits; returns its log.
@@ -284,13 +306,7 @@ impl Mount {
     fn shutdown(&mut self) {
         if let Some(mut c) = self.child.take() {
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            daemon::wait_child(&mut c, 10);
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -306,40 +322,52 @@ impl Drop for Mount {
     }
 }
 
-pub fn is_mounted(dir: &Path) -> bool {
-    let Ok(canon) = dir.canonicalize() else {
-        // ENOTCONN on a dead mount: still mounted as far as cleanup is concerned.
-        return std::fs::metadata(dir).is_err();
-    };
-    let want = canon.to_string_lossy().replace(' ', "\\040");
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+/// A read's errno, or the bytes read.
+pub fn read_errno(p: &Path) -> Result<Vec<u8>, i32> {
+    std::fs::read(p).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+#[track_caller]
+pub fn assert_eio(p: &Path) {
+    match read_errno(p) {
+        Ok(b) => panic!("{}: read {} bytes, must fail with EIO", p.display(), b.len()),
+        Err(e) => assert_eq!(e, libc::EIO, "{}: {}", p.display(), std::io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// Every file and directory below `root` (not `root` itself), sorted by relative
+/// path, with its metadata (lstat: symlinks are neither followed nor entered).
+/// Empty if `root` does not exist.
+pub fn tree(root: &Path) -> Vec<(String, std::fs::Metadata)> {
+    let mut out = Vec::new();
+    if std::fs::symlink_metadata(root).is_err() {
+        return out;
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.expect("entry").path();
+            let m = std::fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push((p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned(), m));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// Every file and directory under `root`: (relative path, mode bits, file bytes or None for dirs).
 pub fn snapshot(root: &Path) -> Vec<(String, u32, Option<Vec<u8>>)> {
     use std::os::unix::fs::PermissionsExt;
-    let mut out = Vec::new();
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u32, Option<Vec<u8>>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read_dir").map(|e| e.expect("entry")).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(&p).expect("lstat");
-            let mode = meta.permissions().mode() & 0o7777;
-            if meta.is_dir() {
-                out.push((rel, mode, None));
-                walk(root, &p, out);
-            } else {
-                out.push((rel, mode, Some(std::fs::read(&p).expect("read"))));
-            }
-        }
-    }
-    walk(root, root, &mut out);
-    out
+    tree(root)
+        .into_iter()
+        .map(|(rel, m)| {
+            let bytes = (!m.is_dir()).then(|| std::fs::read(root.join(&rel)).expect("read"));
+            (rel, m.permissions().mode() & 0o7777, bytes)
+        })
+        .collect()
 }
 
 pub fn text(b: &[u8]) -> String {

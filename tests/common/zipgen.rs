@@ -44,6 +44,16 @@ pub fn build_with(f: impl FnOnce(&mut ZipWriter<Cursor<Vec<u8>>>)) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
+/// A small valid module zip of `module@version`: its `go.mod` (`module <path>`)
+/// and `a.go` holding `source`.
+pub fn module_zip(module: &str, version: &str, source: &str, opts: SimpleFileOptions) -> Vec<u8> {
+    let p = format!("{module}@{version}/");
+    build(
+        &[(&format!("{p}go.mod"), format!("module {module}\n").as_bytes()), (&format!("{p}a.go"), source.as_bytes())],
+        opts,
+    )
+}
+
 /// A small valid module zip with two files.
 pub fn two_files() -> Vec<u8> {
     build(&[(&full("a.go"), b"package m\n"), (&full("b.go"), b"package m // b\n")], stored())
