@@ -354,7 +354,7 @@ def table(results, stores, runs):
             if r[daemon_key]:
                 # A bigger store has more distinct directories on the sampled paths, so one stat
                 # costs more daemon lookups: the pass's time per request separates the two.
-                s += f", {us(sum(r[key]) / r[daemon_key])} per {noun[:-1]}"
+                s += f", {us(sum(r[key]) / r[daemon_key])} mean per {noun[:-1]}"
         return s
 
     def within(r, key, qs):
