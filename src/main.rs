@@ -51,6 +51,12 @@ enum Cmd {
     Umount(UmountArgs),
     /// List modcachefs mounts, their stores and counters
     Status(StatusArgs),
+    /// Remove module versions from the store (PATH for every version, or PATH@VERSION)
+    Rm(cli::store_cmds::RmArgs),
+    /// Delete blobs no module refers to, merged-away index segments and leftovers of killed imports
+    Gc(cli::store_cmds::GcArgs),
+    /// Merge the store's index segments into one
+    Compact(cli::store_cmds::CompactArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
 }
@@ -192,6 +198,9 @@ struct ImportArgs {
     /// NAME+HASH+KEY; repeatable). sum.golang.org's and $GOSUMDB's are known already.
     #[arg(long = "sumdb-key", value_name = "KEY")]
     sumdb_keys: Vec<String>,
+    /// Fail at once if another modcachefs writer holds the store, instead of waiting
+    #[arg(long)]
+    no_wait: bool,
 }
 
 #[derive(Args)]
@@ -241,6 +250,9 @@ fn main() -> ExitCode {
         Cmd::Env(a) => cli::observe::cmd_env(&store_dir, a),
         Cmd::Umount(a) => cli::mounting::cmd_umount(a),
         Cmd::Status(a) => cli::observe::cmd_status(a),
+        Cmd::Rm(a) => cli::store_cmds::cmd_rm(&store_dir, a),
+        Cmd::Gc(a) => cli::store_cmds::cmd_gc(&store_dir, a),
+        Cmd::Compact(a) => cli::store_cmds::cmd_compact(&store_dir, a),
         Cmd::Completions(a) => {
             clap_complete::generate(
                 a.shell,
@@ -317,10 +329,13 @@ fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u8, Error> {
     let mut inputs = import::discover(&a.paths)?;
     inputs.sumdb_keys = a.sumdb_keys;
     cli::check_new_store(store_dir)?;
-    let st = store::Store::open_rw(store_dir)?;
+    let st = store::Store::open_writer(store_dir, "import", !a.no_wait)?;
     let mut bar = Bar::new(!a.json);
-    let report = import::import(&st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w))?;
-    st.settle(report.added + report.completed > 0)?;
+    let res = import::import(&st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w));
+    // What was recorded before a failure to write is kept (published) too.
+    let published = st.publish();
+    let report = res?;
+    published?;
     let secs = t0.elapsed().as_secs_f64();
     if a.json {
         println!("{}", report.to_json(secs));

@@ -3,6 +3,7 @@
 
 pub mod mounting;
 pub mod observe;
+pub mod store_cmds;
 pub mod values;
 
 use modcachefs::error::Error;
@@ -26,10 +27,10 @@ pub fn check_new_store(dir: &Path) -> Result<(), Error> {
     match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => say(),
         Ok(mut entries) => {
-            if std::fs::symlink_metadata(dir.join("index.db")).is_err() {
+            if !modcachefs::store::exists(dir) {
                 if entries.next().is_some() {
                     return Err(Error::Invalid(format!(
-                        "{}: not a modcachefs store (no index.db) and not empty; \
+                        "{}: not a modcachefs store (no index) and not empty; \
                          refusing to make a store in it (check --store, or give an empty or new directory)",
                         absolute.display()
                     )));
