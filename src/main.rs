@@ -329,9 +329,9 @@ fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u8, Error> {
     let mut inputs = import::discover(&a.paths)?;
     inputs.sumdb_keys = a.sumdb_keys;
     cli::check_new_store(store_dir)?;
-    let st = store::Store::open_writer(store_dir, "import", !a.no_wait)?;
+    let mut st = store::Store::open_writer(store_dir, "import", !a.no_wait)?;
     let mut bar = Bar::new(!a.json);
-    let res = import::import(&st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w));
+    let res = import::import(&mut st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w));
     // What was recorded before a failure to write is kept (published) too.
     let published = st.publish();
     let report = res?;

@@ -208,6 +208,12 @@ impl Store {
         segments::publish(self)
     }
 
+    /// Publishes what this writer wrote so far and goes on writing (an import
+    /// does after each batch, so a kill loses at most one batch).
+    pub fn checkpoint(&mut self) -> Result<()> {
+        segments::checkpoint(self)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -203,7 +203,7 @@ fn plant(store: &Path, c: &Hostile) -> Vec<Entry> {
             (format!("{}@{}/{}", c.module, c.version, e.name), d)
         })
         .collect();
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = rusqlite::Connection::open(index_db(store)).unwrap();
     let id: i64 = conn
         .query_row("SELECT id FROM modules WHERE path = ?1 AND version = ?2", [&c.module, V], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{}: not imported: {e}", c.module));
@@ -236,7 +236,7 @@ fn plant(store: &Path, c: &Hostile) -> Vec<Entry> {
 
 /// Overwrites the bytes of `module`'s zip blob in place, index untouched.
 fn swap_blob(store: &Path, module: &str, zip: &[u8]) {
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = rusqlite::Connection::open(index_db(store)).unwrap();
     let sha: String = conn.query_row("SELECT zip_blob FROM modules WHERE path = ?1", [module], |r| r.get(0)).unwrap();
     std::fs::write(blob_file(store, &sha), zip).unwrap();
 }
@@ -493,7 +493,7 @@ fn disk_full_during_import_stops_cleanly() {
     let v = run(&store, &["verify"]);
     assert_eq!(v.code, 0, "verify after disk full:\n{}", v.stderr);
     let conn =
-        rusqlite::Connection::open_with_flags(store.join("index.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        rusqlite::Connection::open_with_flags(index_db(&store), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     let listed: Vec<&str> = ls.stdout.lines().collect();
     for l in &listed {
@@ -533,8 +533,8 @@ fn unreadable_index_refuses_to_mount() {
     }
     let good = tmp.path().join("good");
     import(&good, &[&proxy]);
-    assert!(!good.join("index.db-wal").exists() || std::fs::metadata(good.join("index.db-wal")).unwrap().len() == 0);
-    let index = std::fs::read(good.join("index.db")).unwrap();
+    // A copy of its index, damaged, as the index.db of a store of the single-index format.
+    let index = std::fs::read(index_db(&good)).unwrap();
     assert!(index.len() > 16 * 4096, "index.db is only {} bytes", index.len());
     let mut garbage = index.clone();
     for (i, b) in garbage[..100].iter_mut().enumerate() {

@@ -233,7 +233,7 @@ fn put_blob(store: &std::path::Path, data: &[u8]) -> String {
 }
 
 fn index(store: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(store.join("index.db")).expect("open index.db")
+    rusqlite::Connection::open(index_db(store)).expect("open the index")
 }
 
 /// Plants a go.mod-only module row for `path@version` whose .mod is `gomod`.

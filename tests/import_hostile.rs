@@ -70,7 +70,7 @@ fn error_line<'a>(stderr: &'a str, who: &str, what: &[&str]) -> &'a str {
 // --- exact store snapshots -------------------------------------------------
 
 fn ro_index(store: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(store.join("index.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    rusqlite::Connection::open_with_flags(index_db(store), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .expect("open index.db")
 }
 
@@ -517,18 +517,11 @@ fn kill_or_reap(mut child: std::process::Child, what: &str) -> bool {
     false
 }
 
-/// Modules committed so far, read while an import may be running; None while the
-/// index is still being created.
+/// Modules published so far, read while an import may be running; None while
+/// there is no index yet.
 fn committed(store: &Path) -> Option<i64> {
-    if !store.join("index.db-wal").exists() {
-        return None; // not yet in WAL mode: leave the importer alone
-    }
-    let conn = rusqlite::Connection::open_with_flags(
-        store.join("index.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .ok()?;
-    conn.query_row("SELECT count(*) FROM modules", [], |r| r.get(0)).ok()
+    let st = modcachefs::store::Store::open_ro(store).ok()?;
+    st.module_count().ok().map(|n| n as i64)
 }
 
 #[test]
@@ -560,14 +553,14 @@ fn kill_during_import_never_leaves_half_a_module() {
         let delay = Duration::from_millis(xorshift(&mut rng) % (full.as_millis() as u64 * 6 / 5).max(1));
         // A reused store may have no index yet either: the round before was killed
         // before it made one.
-        let had_index = store.join("index.db").exists();
+        let had_index = store.join("index/CURRENT").exists();
         let child = start_import(&store, &inputs);
         std::thread::sleep(delay);
         let what = format!("round {round} ({} store, SIGKILL after {delay:?})", if fresh { "fresh" } else { "reused" });
         let killed = kill_or_reap(child, &what);
-        if !store.join("index.db").exists() {
-            // Killed before it created the index: no store, and readers say so.
-            assert!(!had_index && killed, "{what}: index.db vanished");
+        if !store.join("index/CURRENT").exists() {
+            // Killed before it published anything: no store, and readers say so.
+            assert!(!had_index && killed, "{what}: index/CURRENT vanished");
             let r = run(&store, &["ls"], &[]);
             assert_eq!(r.code, 2, "{what}: ls without an index: {}", r.stderr);
             assert!(r.stderr.contains("no modcachefs store here"), "{what}: {}", r.stderr);
@@ -627,7 +620,7 @@ fn garbage_or_truncated_index_is_a_setup_error() {
     // A real, small store, then its index cut to its first page.
     let real = t.join("real");
     assert_eq!(import_paths(&real, &[&zp]).code, 0);
-    let index = std::fs::read(real.join("index.db")).unwrap();
+    let index = std::fs::read(index_db(&real)).unwrap();
     assert!(index.len() > 4096, "index.db is only {} bytes", index.len());
 
     let garbage: Vec<u8> = (0..100u32).map(|i| (i * 37 % 251) as u8).collect();

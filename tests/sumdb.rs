@@ -328,7 +328,7 @@ fn import_refuses_what_does_not_verify() {
 
     // A record changed in the store behind import's back: `verify` says so, and
     // the mount does not serve it (the others it does).
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = rusqlite::Connection::open(index_db(store)).unwrap();
     let n = conn
         .execute(
             "UPDATE sumdb_records SET text = replace(text, 'h1:', 'h1:A') WHERE path = 'golang.org/x/text' AND version = 'v0.7.0'",

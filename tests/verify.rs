@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn blob_of(store: &Path, module: &str) -> (PathBuf, String) {
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = rusqlite::Connection::open(index_db(store)).unwrap();
     let (blob, version): (String, String) = conn
         .query_row("SELECT zip_blob, version FROM modules WHERE path = ?1 AND zip_blob IS NOT NULL", [module], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -20,7 +20,7 @@ fn blob_of(store: &Path, module: &str) -> (PathBuf, String) {
 
 /// (offset, compressed size) of the largest deflated entry of a module.
 fn deflated_entry(store: &Path, module: &str) -> (u64, u64) {
-    let conn = rusqlite::Connection::open(store.join("index.db")).unwrap();
+    let conn = rusqlite::Connection::open(index_db(store)).unwrap();
     conn.query_row(
         "SELECT data_offset, compressed_size FROM entries JOIN modules ON modules.id = module_id \
          WHERE path = ?1 AND method = 8 ORDER BY compressed_size DESC LIMIT 1",

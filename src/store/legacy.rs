@@ -60,10 +60,15 @@ pub(crate) fn migrate(dir: &Path) -> Result<Option<Manifest>> {
     let _ = fs::remove_file(&tmp);
     {
         // A writable open rolls back a hot journal and reads the WAL, if any.
-        let old = Connection::open(&index)?;
+        let unreadable = |e: rusqlite::Error| Error::Store(format!("{}: unreadable store index: {e}", index.display()));
+        let old = Connection::open(&index).map_err(unreadable)?;
         old.busy_timeout(std::time::Duration::from_secs(30))?;
         segments::check_schema_version(&old, &index)?;
-        old.execute("VACUUM INTO ?1", [tmp.to_string_lossy()])?;
+        let copied = old.execute("VACUUM INTO ?1", [tmp.to_string_lossy()]).map_err(unreadable);
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
     }
     let conn = Connection::open(&tmp)?;
     conn.execute_batch(&format!(

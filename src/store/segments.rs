@@ -172,7 +172,7 @@ pub(crate) fn open_writer(dir: &Path, what: &str, wait: bool) -> Result<Store> {
         generation: m.generation,
         module_count: m.modules,
         segs,
-        writer: Some(writer::Writer::new(lock, m.next_id.max(1))),
+        writer: Some(writer::Writer::new(lock, m.next_id.max(1), next)),
         manifest: Some(m),
     })
 }
@@ -226,6 +226,12 @@ pub(crate) fn remove_orphans(dir: &Path, m: &Manifest, dry_run: bool) -> Result<
 
 /// Closes a finished segment file, makes it durable and renames it into `index/`.
 fn install(dir: &Path, tmp: &Path, conn: Connection, generation: u64) -> Result<String> {
+    // Rewritten table by table (O(this segment)): each table's pages in one run,
+    // so a reader walking the modules reads them in one pass, not one page per
+    // module among the entries. Best effort: without room for it, it is skipped.
+    if let Err(e) = conn.execute_batch("VACUUM") {
+        log::debug!("{}: not compacted: {e}", tmp.display());
+    }
     conn.close().map_err(|(_, e)| Error::from(e))?;
     let name = manifest::segment_name(generation);
     let dest = manifest::index_dir(dir).join(&name);
@@ -238,28 +244,73 @@ fn install(dir: &Path, tmp: &Path, conn: Connection, generation: u64) -> Result<
     Ok(name)
 }
 
-pub(crate) fn publish(mut st: Store) -> Result<u64> {
-    let Some(w) = st.writer.take() else {
+/// Publishes the writer's segment (when it holds anything) as the next
+/// generation and starts a new one: what was written so far is visible and
+/// survives a kill from here on.
+pub(crate) fn checkpoint(st: &mut Store) -> Result<()> {
+    let Some(w) = st.writer.as_ref() else {
         return Err(Error::Invalid("publish: this store was not opened for writing".into()));
     };
     let mut m = st.manifest.clone().unwrap_or_default();
     let seg = st.segs.remove(0);
-    writer::prune(&seg.conn, &st.segs)?;
-    if writer::is_empty(&seg.conn)? {
-        drop(seg.conn);
-        let _ = fs::remove_file(&seg.path);
-        return Ok(m.generation);
+    let next = |m: &Manifest| m.generation + 1;
+    let res = (|| -> Result<bool> {
+        writer::prune(&seg.conn, &st.segs)?;
+        writer::is_empty(&seg.conn)
+    })();
+    match res {
+        Ok(true) => {
+            drop(seg.conn);
+            let _ = fs::remove_file(&seg.path);
+        }
+        Ok(false) => {
+            let generation = next(&m);
+            let name = install(&st.dir, &seg.path, seg.conn, generation)?;
+            m.generation = generation;
+            m.next_id = w.next_id();
+            m.modules = (m.modules as i64 + w.count_delta()).max(0) as u64;
+            m.segments.push(SegRef { name, gen_lo: generation, gen_hi: generation });
+            manifest::write(&st.dir, &m)?;
+            w.reset_delta();
+        }
+        Err(e) => {
+            drop(seg.conn);
+            let _ = fs::remove_file(&seg.path);
+            return Err(e);
+        }
     }
-    let generation = m.generation + 1;
-    let name = install(&st.dir, &seg.path, seg.conn, generation)?;
-    m.generation = generation;
-    m.next_id = w.next_id();
-    m.modules = (m.modules as i64 + w.count_delta()).max(0) as u64;
-    m.segments.push(SegRef { name, gen_lo: generation, gen_hi: generation });
-    manifest::write(&st.dir, &m)?;
-    drop(st.segs);
+    reload(st, m)
+}
+
+/// Makes `m` (just written, under the lock) the writer's state, with a new segment to write.
+fn reload(st: &mut Store, m: Manifest) -> Result<()> {
+    st.segs = open_state(&st.dir, &m)?;
+    let path = st.dir.join("tmp").join(format!("new-{}.db", std::process::id()));
+    let conn = create(&path)?;
+    st.segs.insert(0, Segment { path, conn, gen_hi: m.generation + 1, has_removed: true });
+    st.generation = m.generation;
+    st.module_count = m.modules;
+    st.manifest = Some(m);
+    Ok(())
+}
+
+/// The last checkpoint; then the segments this writer published are merged into
+/// one (O(what it wrote)) and small segments are merged (bounded work).
+pub(crate) fn publish(mut st: Store) -> Result<u64> {
+    checkpoint(&mut st)?;
+    let first = st.writer.as_ref().map_or(u64::MAX, |w| w.first_generation());
+    let seg = st.segs.remove(0);
+    drop(seg.conn);
+    let _ = fs::remove_file(&seg.path);
+    let mut m = st.manifest.clone().unwrap_or_default();
+    drop(std::mem::take(&mut st.segs));
+    let mine = m.segments.iter().filter(|s| s.gen_lo >= first).count();
+    if mine > 1 {
+        let from = m.segments.len() - mine;
+        merge_publish(&st.dir, &mut m, from, false)?;
+    }
     merge_small(&st.dir, &mut m)?;
-    drop(w);
+    drop(st.writer.take());
     Ok(m.generation)
 }
 

@@ -15,13 +15,23 @@ use std::cell::Cell;
 pub(crate) struct Writer {
     _lock: WriteLock,
     next_id: Cell<i64>,
-    /// Live module versions added minus removed.
+    /// Live module versions added minus removed since the last checkpoint.
     delta: Cell<i64>,
+    /// The first generation this writer publishes.
+    first_generation: u64,
 }
 
 impl Writer {
-    pub(crate) fn new(lock: WriteLock, next_id: i64) -> Writer {
-        Writer { _lock: lock, next_id: Cell::new(next_id), delta: Cell::new(0) }
+    pub(crate) fn new(lock: WriteLock, next_id: i64, first_generation: u64) -> Writer {
+        Writer { _lock: lock, next_id: Cell::new(next_id), delta: Cell::new(0), first_generation }
+    }
+
+    pub(crate) fn first_generation(&self) -> u64 {
+        self.first_generation
+    }
+
+    pub(crate) fn reset_delta(&self) {
+        self.delta.set(0);
     }
 
     pub(crate) fn next_id(&self) -> i64 {

@@ -415,3 +415,17 @@ impl Strace {
         std::fs::read_to_string(&self.out).expect("strace output")
     }
 }
+
+/// The index segment holding a store's newest changes, the one to plant rows in
+/// (after one import into a new store, its only one): index/CURRENT's last segment.
+pub fn index_db(store: &Path) -> PathBuf {
+    let cur = std::fs::read_to_string(store.join("index/CURRENT"))
+        .unwrap_or_else(|e| panic!("{}: no index/CURRENT: {e}", store.display()));
+    let name = cur
+        .lines()
+        .filter_map(|l| l.strip_prefix("segment "))
+        .last()
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("{}: no segment in index/CURRENT:\n{cur}", store.display()));
+    store.join("index").join(name)
+}
