@@ -492,9 +492,7 @@ fn disk_full_during_import_stops_cleanly() {
     assert_eq!(ls.code, 0, "ls after disk full: {}", ls.stderr);
     let v = run(&store, &["verify"]);
     assert_eq!(v.code, 0, "verify after disk full:\n{}", v.stderr);
-    let conn =
-        rusqlite::Connection::open_with_flags(index_db(&store), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
+    let st = modcachefs::store::Store::open_ro(&store).unwrap();
     let listed: Vec<&str> = ls.stdout.lines().collect();
     for l in &listed {
         let field =
@@ -504,13 +502,8 @@ fn disk_full_during_import_stops_cleanly() {
         else {
             continue;
         };
-        let rows: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM entries JOIN modules ON modules.id = module_id WHERE path = ?1 AND version = ?2",
-                [field("path"), field("version")],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let m = st.find_module(&field("path"), &field("version")).unwrap().expect("a listed module");
+        let rows = st.entries(m.id).unwrap().len();
         assert_eq!(rows.to_string(), files, "half a module: {l}");
     }
     for i in 0..3 {

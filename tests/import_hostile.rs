@@ -69,9 +69,8 @@ fn error_line<'a>(stderr: &'a str, who: &str, what: &[&str]) -> &'a str {
 
 // --- exact store snapshots -------------------------------------------------
 
-fn ro_index(store: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(index_db(store), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open index.db")
+fn ro_segment(seg: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(seg, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open the index")
 }
 
 /// Every row of a query, each column rendered with its SQLite type.
@@ -124,14 +123,22 @@ impl Snapshot {
     fn take(store: &Path) -> Snapshot {
         let r = run(store, &["ls", "--json"], &[]);
         assert_eq!(r.code, 0, "ls: {}", r.stderr);
-        let conn = ro_index(store);
+        // The union over the index segments (each import adds one).
+        let (mut modules, mut sums, mut entries) = (Vec::new(), Vec::new(), 0);
+        for seg in index_segments(store) {
+            let conn = ro_segment(&seg);
+            modules.extend(dump(&conn, "SELECT * FROM modules ORDER BY id"));
+            sums.extend(dump(&conn, "SELECT * FROM sums"));
+            entries += conn.query_row("SELECT count(*) FROM entries", [], |r| r.get::<_, i64>(0)).expect("count entries");
+        }
+        sums.sort();
         Snapshot {
             blobs: files_under(&store.join("blobs")),
             tmp: files_under(&store.join("tmp")),
             ls: r.stdout,
-            modules: dump(&conn, "SELECT * FROM modules ORDER BY id"),
-            sums: dump(&conn, "SELECT * FROM sums ORDER BY path, version, kind, h1, source"),
-            entries: conn.query_row("SELECT count(*) FROM entries", [], |r| r.get(0)).expect("count entries"),
+            modules,
+            sums,
+            entries,
         }
     }
 
@@ -457,20 +464,15 @@ fn assert_consistent(store: &Path, what: &str) -> BTreeMap<String, String> {
     let r = run(store, &["verify"], &[]);
     assert_eq!(r.code, 0, "{what}: verify failed:\n{}", r.stderr);
     let listed = ls(store);
-    let conn = ro_index(store);
+    let st = modcachefs::store::Store::open_ro(store).expect("open the store");
     for (mv, line) in &listed {
         let Some(files) = num_field(line, "files") else {
             assert!(line.contains("\"zip_h1\":null"), "{what}: {line}");
             continue;
         };
         let (path, version) = (str_field(line, "path"), str_field(line, "version"));
-        let rows: u64 = conn
-            .query_row(
-                "SELECT count(*) FROM entries JOIN modules ON modules.id = module_id WHERE path = ?1 AND version = ?2",
-                [&path, &version],
-                |r| r.get::<_, i64>(0),
-            )
-            .expect("count entries") as u64;
+        let m = st.find_module(&path, &version).expect("find_module").expect("listed module found");
+        let rows = st.entries(m.id).expect("entries").len() as u64;
         assert_eq!(rows, files, "{what}: {mv} has {rows} entry rows, ls says {files} files");
     }
     for (name, sum) in files_under(&store.join("blobs")) {

@@ -262,6 +262,10 @@ pub(crate) fn checkpoint(st: &mut Store) -> Result<()> {
         Ok(true) => {
             drop(seg.conn);
             let _ = fs::remove_file(&seg.path);
+            // A new store that got nothing (every input refused) is still a store.
+            if !manifest::current_path(&st.dir).exists() {
+                manifest::write(&st.dir, &m)?;
+            }
         }
         Ok(false) => {
             let generation = next(&m);
