@@ -39,6 +39,12 @@ enum Cmd {
     Ls(LsArgs),
     /// Recompute every hash from the stored blobs and report any mismatch
     Verify(VerifyArgs),
+    /// Remove module versions from the store (PATH for every version, or PATH@VERSION)
+    Rm(cli::store_cmds::RmArgs),
+    /// Delete blobs no module refers to, merged-away index segments and leftovers of killed imports
+    Gc(cli::store_cmds::GcArgs),
+    /// Merge the store's index segments into one
+    Compact(cli::store_cmds::CompactArgs),
     /// Serve the store as a read-only GOMODCACHE at MOUNTPOINT (foreground; Ctrl-C unmounts)
     Mount(MountArgs),
     /// Serve the store over HTTP as a GOPROXY (foreground; Ctrl-C stops)
@@ -51,12 +57,6 @@ enum Cmd {
     Umount(UmountArgs),
     /// List modcachefs mounts, their stores and counters
     Status(StatusArgs),
-    /// Remove module versions from the store (PATH for every version, or PATH@VERSION)
-    Rm(cli::store_cmds::RmArgs),
-    /// Delete blobs no module refers to, merged-away index segments and leftovers of killed imports
-    Gc(cli::store_cmds::GcArgs),
-    /// Merge the store's index segments into one
-    Compact(cli::store_cmds::CompactArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
 }

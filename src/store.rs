@@ -41,8 +41,10 @@ const SCHEMA: &str = include_str!("schema.sql");
 
 /// Whether `dir` holds a store (of either format), for commands that must not
 /// make one by mistake.
+/// (A store whose first import was killed before publishing anything has an
+/// `index/` directory and no manifest yet: it is one, empty.)
 pub fn exists(dir: &Path) -> bool {
-    fs::symlink_metadata(manifest::current_path(dir)).is_ok() || fs::symlink_metadata(dir.join(legacy::INDEX)).is_ok()
+    fs::symlink_metadata(manifest::index_dir(dir)).is_ok() || fs::symlink_metadata(dir.join(legacy::INDEX)).is_ok()
 }
 
 /// Where the store lives when `--store` is not given.
@@ -362,4 +364,3 @@ pub fn over_limit(len: u64, limit: u64) -> std::io::Error {
 pub fn digest_hex(data: &[u8]) -> String {
     hash::hex(&hash::sha256(data))
 }
-

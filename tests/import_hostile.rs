@@ -129,7 +129,8 @@ impl Snapshot {
             let conn = ro_segment(&seg);
             modules.extend(dump(&conn, "SELECT * FROM modules ORDER BY id"));
             sums.extend(dump(&conn, "SELECT * FROM sums"));
-            entries += conn.query_row("SELECT count(*) FROM entries", [], |r| r.get::<_, i64>(0)).expect("count entries");
+            entries +=
+                conn.query_row("SELECT count(*) FROM entries", [], |r| r.get::<_, i64>(0)).expect("count entries");
         }
         sums.sort();
         Snapshot {

@@ -18,9 +18,14 @@ const V: &str = "v1.0.0";
 /// The zip of a small module: go.mod and `n` source files whose bytes depend on the module.
 fn module_zip(path: &str, n: usize) -> Vec<u8> {
     let p = format!("{path}@{V}/");
-    let files: Vec<(String, Vec<u8>)> = std::iter::once((format!("{p}go.mod"), format!("module {path}\n").into_bytes()))
-        .chain((0..n).map(|i| (format!("{p}f{i}.go"), format!("package m // {path} file {i}\n").repeat(i + 1).into_bytes())))
-        .collect();
+    let files: Vec<(String, Vec<u8>)> =
+        std::iter::once((format!("{p}go.mod"), format!("module {path}\n").into_bytes()))
+            .chain(
+                (0..n).map(|i| {
+                    (format!("{p}f{i}.go"), format!("package m // {path} file {i}\n").repeat(i + 1).into_bytes())
+                }),
+            )
+            .collect();
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     build(&refs, deflated())
 }
@@ -120,7 +125,11 @@ impl Readers {
                     let out = Command::new(BIN).arg("--store").arg(&d).args(["ls", "--json"]).output().unwrap();
                     let n = String::from_utf8_lossy(&out.stdout).lines().count();
                     if !out.status.success() || n < last {
-                        p.lock().unwrap().push(format!("ls: {} with {n} modules after {last}: {}", out.status, text(&out.stderr)));
+                        p.lock().unwrap().push(format!(
+                            "ls: {} with {n} modules after {last}: {}",
+                            out.status,
+                            text(&out.stderr)
+                        ));
                     }
                     last = last.max(n);
                     *r.lock().unwrap() += 1;
@@ -189,7 +198,10 @@ fn imports_while_readers_read_always_succeed() {
     ok(&modcachefs(&["--store", &store.to_string_lossy(), "verify"]), "verify");
     let segments = index_segments(&store).len();
     assert!(segments < 8, "{segments} index segments after 20 imports: small ones are not merged");
-    eprintln!("19 imports in {took:?} (slowest {:?}) while readers read {reads} states; {segments} segments", times.iter().max());
+    eprintln!(
+        "19 imports in {took:?} (slowest {:?}) while readers read {reads} states; {segments} segments",
+        times.iter().max()
+    );
 }
 
 /// Two readers and a mount read the store through a read-only bind mount, every
@@ -234,7 +246,8 @@ fn readers_through_a_read_only_bind_mount_see_every_byte() {
     let checked = Arc::new(Mutex::new(0u64));
     let mut threads = Vec::new();
     for _ in 0..2 {
-        let (ro, reference, stop, bad, checked) = (ro.clone(), reference.clone(), stop.clone(), bad.clone(), checked.clone());
+        let (ro, reference, stop, bad, checked) =
+            (ro.clone(), reference.clone(), stop.clone(), bad.clone(), checked.clone());
         threads.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let st = match Store::open_ro(&ro) {
@@ -404,7 +417,10 @@ fn concurrent_writers_serialise_or_say_who_holds_the_store() {
     let out = child.wait_with_output().unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains(&format!("waiting for another modcachefs import (pid {}) that holds", std::process::id())), "{err}");
+    assert!(
+        err.contains(&format!("waiting for another modcachefs import (pid {}) that holds", std::process::id())),
+        "{err}"
+    );
     assert_eq!(check_state(&store), Ok(400));
 
     // Two real imports at once: both succeed.
@@ -469,10 +485,14 @@ fn rm_gc_and_compact() {
     let out = modcachefs(&["--store", &s, "gc", "--dry-run", "--json", "--grace", "0"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let js: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let listed: BTreeSet<String> = js["blobs"].as_array().unwrap().iter().map(|b| b["blob"].as_str().unwrap().into()).collect();
+    let listed: BTreeSet<String> =
+        js["blobs"].as_array().unwrap().iter().map(|b| b["blob"].as_str().unwrap().into()).collect();
     let mod_blob = store::digest_hex(format!("module {victim}\n").as_bytes());
     assert_eq!(listed, BTreeSet::from([stray.clone(), gone_zip.clone(), mod_blob.clone()]), "{js}");
-    assert!(store::blob_path(&store, &stray).exists() && store::blob_path(&store, &gone_zip).exists(), "--dry-run deleted");
+    assert!(
+        store::blob_path(&store, &stray).exists() && store::blob_path(&store, &gone_zip).exists(),
+        "--dry-run deleted"
+    );
     assert_eq!(std::fs::read_dir(store.join("blobs")).unwrap().count(), blobs_before);
 
     // Within the grace period the removed module's blobs stay (the old state may read them).
@@ -498,7 +518,8 @@ fn rm_gc_and_compact() {
     // Past the grace period: the removed module's blobs go, every other blob stays.
     let out = modcachefs(&["--store", &s, "gc", "--json", "--grace", "0"]);
     let js: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let dropped: BTreeSet<String> = js["blobs"].as_array().unwrap().iter().map(|b| b["blob"].as_str().unwrap().into()).collect();
+    let dropped: BTreeSet<String> =
+        js["blobs"].as_array().unwrap().iter().map(|b| b["blob"].as_str().unwrap().into()).collect();
     assert_eq!(dropped, BTreeSet::from([gone_zip, mod_blob]), "{js}");
     assert!(!js["segments"].as_array().unwrap().is_empty(), "merged-away segments not deleted: {js}");
     ok(&modcachefs(&["--store", &s, "verify"]), "verify after gc");

@@ -26,9 +26,7 @@ pub fn rm(dir: &Path, specs: &[String], dry_run: bool, wait: bool) -> Result<RmR
     let mut keys: Vec<(String, String)> = Vec::new();
     for spec in specs {
         let found: Vec<(String, String)> = match spec.rsplit_once('@') {
-            Some((path, version)) => {
-                st.find_module(path, version)?.map(|m| (m.path, m.version)).into_iter().collect()
-            }
+            Some((path, version)) => st.find_module(path, version)?.map(|m| (m.path, m.version)).into_iter().collect(),
             None => {
                 let mut v: Vec<_> = st.module_versions(spec)?.into_iter().map(|m| (m.path, m.version)).collect();
                 v.sort();
@@ -110,10 +108,11 @@ pub fn gc(dir: &Path, grace: Duration, dry_run: bool, wait: bool) -> Result<GcRe
             q.query_map([since as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
         for (path, version) in keys {
             for older in &st.segs[i + 1..] {
-                let mut q = older.conn.prepare_cached(
-                    "SELECT mod_blob, zip_blob FROM modules WHERE path = ?1 AND version = ?2",
-                )?;
-                let rows = q.query_map([&path, &version], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+                let mut q = older
+                    .conn
+                    .prepare_cached("SELECT mod_blob, zip_blob FROM modules WHERE path = ?1 AND version = ?2")?;
+                let rows =
+                    q.query_map([&path, &version], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
                 for r in rows {
                     let (a, b) = r?;
                     refs.insert(a);

@@ -74,7 +74,8 @@ pub(crate) fn finish_open(path: PathBuf, conn: Connection, gen_hi: u64) -> Resul
     // A file that is not a segment (or a truncated one) fails here, once, clearly.
     conn.query_row("SELECT count(*) FROM (SELECT 1 FROM modules LIMIT 1)", [], |r| r.get::<_, i64>(0))
         .map_err(|e| Error::Store(format!("{}: unreadable store index: {e}", path.display())))?;
-    let has_removed = conn.query_row("SELECT EXISTS (SELECT 1 FROM removed)", [], |r| r.get::<_, bool>(0)).unwrap_or(false);
+    let has_removed =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM removed)", [], |r| r.get::<_, bool>(0)).unwrap_or(false);
     Ok(Segment { path, conn, gen_hi, has_removed })
 }
 
@@ -122,9 +123,7 @@ pub(crate) fn open_ro(dir: &Path) -> Result<Store> {
                     writer: None,
                 })
             }
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                last = Some(m.generation)
-            }
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => last = Some(m.generation),
             Err(e) => return Err(e),
         }
     }
@@ -366,7 +365,11 @@ pub(crate) fn merge_publish(dir: &Path, m: &mut Manifest, from: usize, full: boo
     let tmp = dir.join("tmp").join(format!("merge-{}.db", std::process::id()));
     let conn = create(&tmp)?;
     let paths: Vec<PathBuf> = inputs.iter().rev().map(|s| idx.join(&s.name)).collect();
-    let res = merge_into(&conn, &paths, if full { Some(manifest::now_secs().saturating_sub(GC_TOMBSTONE_KEEP)) } else { None });
+    let res = merge_into(
+        &conn,
+        &paths,
+        if full { Some(manifest::now_secs().saturating_sub(GC_TOMBSTONE_KEEP)) } else { None },
+    );
     if let Err(e) = res {
         drop(conn);
         let _ = fs::remove_file(&tmp);
@@ -405,8 +408,8 @@ fn merge_into(out: &Connection, inputs: &[PathBuf], drop_tombstones_before: Opti
         // ATTACH cannot be inside a transaction: one transaction per input.
         out.execute("ATTACH ?1 AS s", [uri(p, true)])?;
         out.execute_batch("BEGIN")?;
-        let has_removed: bool = out
-            .query_row("SELECT EXISTS (SELECT 1 FROM s.sqlite_schema WHERE name = 'removed')", [], |r| r.get(0))?;
+        let has_removed: bool =
+            out.query_row("SELECT EXISTS (SELECT 1 FROM s.sqlite_schema WHERE name = 'removed')", [], |r| r.get(0))?;
         out.execute_batch(&format!(
             "CREATE TEMP TABLE pick AS SELECT m.id FROM s.modules m \
                WHERE NOT EXISTS (SELECT 1 FROM main.modules o WHERE o.path = m.path AND o.version = m.version) \
@@ -422,8 +425,10 @@ fn merge_into(out: &Connection, inputs: &[PathBuf], drop_tombstones_before: Opti
                  WHERE NOT EXISTS (SELECT 1 FROM main.modules o WHERE o.path = r.path AND o.version = r.version);",
             )?;
         }
-        let has_sumdb: bool = out
-            .query_row("SELECT EXISTS (SELECT 1 FROM s.sqlite_schema WHERE name = 'sumdb_tiles')", [], |r| r.get(0))?;
+        let has_sumdb: bool =
+            out.query_row("SELECT EXISTS (SELECT 1 FROM s.sqlite_schema WHERE name = 'sumdb_tiles')", [], |r| {
+                r.get(0)
+            })?;
         if has_sumdb {
             out.execute_batch(
                 "INSERT OR IGNORE INTO main.sumdb_keys SELECT * FROM s.sumdb_keys;

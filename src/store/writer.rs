@@ -339,7 +339,9 @@ pub(crate) fn prune(out: &Connection, older: &[Segment]) -> Result<()> {
     for s in older {
         out.execute("ATTACH ?1 AS s", [super::segments::uri(&s.path, true)])?;
         let has_sumdb: bool =
-            out.query_row("SELECT EXISTS (SELECT 1 FROM s.sqlite_schema WHERE name = 'sumdb_tiles')", [], |r| r.get(0))?;
+            out.query_row("SELECT EXISTS (SELECT 1 FROM s.sqlite_schema WHERE name = 'sumdb_tiles')", [], |r| {
+                r.get(0)
+            })?;
         let mut sql = String::from(
             "BEGIN;
              DELETE FROM main.sums WHERE EXISTS (SELECT 1 FROM s.sums o WHERE o.path = sums.path \

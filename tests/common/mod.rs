@@ -424,7 +424,7 @@ pub fn index_db(store: &Path) -> PathBuf {
     let name = cur
         .lines()
         .filter_map(|l| l.strip_prefix("segment "))
-        .last()
+        .next_back()
         .and_then(|l| l.split(' ').next())
         .unwrap_or_else(|| panic!("{}: no segment in index/CURRENT:\n{cur}", store.display()));
     store.join("index").join(name)
