@@ -318,3 +318,72 @@ pub(crate) fn read_entries(c: &Connection, module_id: i64, limit: u64) -> Result
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewModule;
+
+    fn add(st: &Store, paths: &[&str]) {
+        let tx = st.transaction().unwrap();
+        for p in paths {
+            let m = NewModule {
+                path: p,
+                version: "v1.0.0",
+                mod_blob: "ab",
+                mod_h1: "h1:x",
+                mod_h1_origin: "computed",
+                info: None,
+                zip: None,
+            };
+            tx.upsert_module(&m).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    fn children(st: &Store, prefix: &str) -> Vec<(String, bool, bool)> {
+        st.path_children(prefix).unwrap().into_iter().map(|c| (c.elem, c.is_module, c.has_below)).collect()
+    }
+
+    #[test]
+    fn path_children_skip_scan_and_tombstones() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Store::open_writer(dir.path(), "test", false).unwrap();
+        // "b-c" sorts between "b" and "b/x" ('-' < '/'): the scan must not skip it.
+        add(&st, &["a/b", "a/b-c", "a/b/x", "a/c/d", "z"]);
+        st.publish().unwrap();
+        let mut st = Store::open_writer(dir.path(), "test", false).unwrap();
+        add(&st, &["a/b.d", "a/b/y/z"]);
+        st.checkpoint().unwrap();
+        let one = Store::open_ro(dir.path()).unwrap();
+        let s = |e: &str, m, b| (e.to_string(), m, b);
+        assert_eq!(children(&one, ""), [s("a", false, true), s("z", true, false)]);
+        assert_eq!(
+            children(&one, "a"),
+            [s("b", true, true), s("b-c", true, false), s("b.d", true, false), s("c", false, true)]
+        );
+        assert_eq!(children(&one, "a/b"), [s("x", true, false), s("y", false, true)]);
+        assert_eq!(one.module_count().unwrap(), 7);
+
+        let tx = st.transaction().unwrap();
+        let keys = |v: &[&str]| v.iter().map(|p| (p.to_string(), "v1.0.0".to_string())).collect::<Vec<_>>();
+        assert_eq!(tx.remove(&keys(&["a/b-c", "a/c/d", "a/b/y/z", "nothing"])).unwrap(), 3);
+        tx.commit().unwrap();
+        let id = st.find_module("a/b", "v1.0.0").unwrap().unwrap().id;
+        st.publish().unwrap();
+        let two = Store::open_ro(dir.path()).unwrap();
+        assert_eq!(children(&two, "a"), [s("b", true, true), s("b.d", true, false)]);
+        assert_eq!(children(&two, "a/b"), [s("x", true, false)]);
+        assert_eq!(two.module_count().unwrap(), 4);
+        let ch = two.changes_since(&one).unwrap();
+        assert_eq!(ch.removed, keys(&["a/b-c", "a/b/y/z", "a/c/d"]));
+        assert!(ch.added.is_empty());
+
+        crate::store::compact(dir.path(), false).unwrap();
+        let three = Store::open_ro(dir.path()).unwrap();
+        assert_eq!(three.segment_files().len(), 1);
+        assert_eq!(three.modules().unwrap(), two.modules().unwrap());
+        assert_eq!(three.module_by_id(id).unwrap().map(|m| m.path), Some("a/b".to_string()));
+        assert!(three.changes_since(&two).unwrap() == Changes::default());
+    }
+}
