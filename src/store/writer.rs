@@ -164,22 +164,7 @@ impl Tx<'_> {
                 z.map(|z| z.tree_size as i64)
             ],
         )?;
-        let mut st = self.tx.prepare_cached(
-            "INSERT INTO entries (module_id, name, data_offset, compressed_size, size, method, crc32) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for e in entries {
-            st.execute(params![
-                m.id,
-                e.name,
-                e.data_offset as i64,
-                e.compressed_size as i64,
-                e.size as i64,
-                e.method as i64,
-                e.crc32 as i64
-            ])?;
-        }
-        Ok(())
+        self.insert_entries(m.id, entries)
     }
 
     /// Records `new` (the same module as `old`, found in segment `seg`) in the
