@@ -3,10 +3,11 @@
 //!
 //! Worker threads read, validate and hash each module (the CPU-heavy part);
 //! the calling thread checks the results against trusted sums, writes blobs and
-//! records modules in batches. A batch's blobs are synced before the transaction
-//! that names them commits, and each module's row and entries land in one
-//! transaction, so a kill at any point leaves either the whole module or nothing
-//! visible (at worst an unreferenced blob, which the next import reuses).
+//! records modules in batches. A batch's blobs are synced before the segment
+//! that names them is published (a checkpoint after each batch), and each
+//! module's row and entries land in one transaction, so a kill at any point
+//! leaves either the whole module or nothing visible (at worst an unreferenced
+//! blob, which the next import reuses and `gc` deletes).
 
 use crate::error::{Error, Result};
 use crate::hash;
@@ -396,7 +397,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
 const BATCH_BYTES: u64 = 256 << 20;
 const BATCH_MODULES: usize = 512;
 
-pub fn import(store: &Store, inputs: &Inputs, threads: usize, progress: Progress<'_>) -> Result<Report> {
+pub fn import(store: &mut Store, inputs: &Inputs, threads: usize, progress: Progress<'_>) -> Result<Report> {
     let mut report = Report { errors: inputs.refused.clone(), ..Report::default() };
     import_sums(store, &inputs.sum_files, &mut report)?;
     // Before the modules: a verified record is a trusted sum they are checked against.
@@ -478,6 +479,7 @@ pub fn import(store: &Store, inputs: &Inputs, threads: usize, progress: Progress
             if batch_n >= BATCH_MODULES || batch_bytes >= BATCH_BYTES {
                 store.sync_blobs()?;
                 batch.commit()?;
+                store.checkpoint()?;
                 batch = store.transaction()?;
                 (batch_bytes, batch_n) = (0, 0);
             }

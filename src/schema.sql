@@ -1,6 +1,8 @@
--- modcachefs store index. Applied on every writable open: every statement is
--- idempotent. The schema version lives in PRAGMA user_version (set by the code);
--- a store whose version is newer than the binary's is refused.
+-- modcachefs store index segment (see src/store/segments.rs). Every statement is
+-- idempotent: it is applied to each new segment, and to an old single index.db
+-- when it is migrated into the first segment. The schema version lives in PRAGMA
+-- user_version (set by the code); a segment whose version is newer than the
+-- binary's is refused.
 
 -- One row per module version. A go.mod-only version (needed for the module
 -- graph, sources never used) has no zip: zip_blob and zip_h1 are NULL.
@@ -20,6 +22,16 @@ CREATE TABLE IF NOT EXISTS modules (
     tree_size     INTEGER,                   -- uncompressed bytes of those files
     UNIQUE (path, version)
 );
+
+-- Tombstones (schema 3): module versions removed by `modcachefs rm` in this
+-- segment's generation. They hide rows of the same (path, version) in OLDER
+-- segments; a segment never holds both a row and a tombstone for one version.
+CREATE TABLE IF NOT EXISTS removed (
+    path       TEXT    NOT NULL,
+    version    TEXT    NOT NULL,
+    removed_at INTEGER NOT NULL,             -- unix seconds (gc keeps their blobs for its grace period)
+    PRIMARY KEY (path, version)
+) WITHOUT ROWID;
 
 -- Every file of every module zip, so a mount can list and stat without opening a zip.
 -- name is relative to the module root ("go.mod", "a/b.go"), entries are regular files.

@@ -139,12 +139,12 @@ fn fixture(name: &str) -> Fixture {
         }
     }
     let store = tmp.path().join("store");
-    let st = Store::open_rw(&store).expect("create the store");
+    let mut st = Store::open_writer(&store, "import", true).expect("create the store");
     let inputs = import::discover(&[proxy]).expect("discover the proxy tree");
-    let report = import::import(&st, &inputs, 2, &mut |_, _, _| {}).expect("import");
+    let report = import::import(&mut st, &inputs, 2, &mut |_, _, _| {}).expect("import");
     assert!(report.errors.is_empty(), "import errors: {:?}", report.errors);
     assert_eq!(report.added, modules.len(), "{report:?}");
-    st.settle(true).expect("settle the index");
+    st.publish().expect("publish the import");
     Fixture { tmp, store, modules }
 }
 
@@ -491,10 +491,10 @@ fn stored_entries_are_served_too() {
     ];
     common::put_module(&proxy, "example.com/plain", "v1.0.0", &build(&files, stored()));
     let store_dir = tmp.path().join("store");
-    let st = Store::open_rw(&store_dir).unwrap();
-    let report = import::import(&st, &import::discover(&[proxy]).unwrap(), 1, &mut |_, _, _| {}).unwrap();
+    let mut st = Store::open_writer(&store_dir, "import", true).unwrap();
+    let report = import::import(&mut st, &import::discover(&[proxy]).unwrap(), 1, &mut |_, _, _| {}).unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    drop(st);
+    st.publish().unwrap();
     let opts =
         Options { verify: true, cache_size: CACHE_SIZE, spill_dir: tmp.path().to_path_buf(), spill_size: 1 << 20 };
     let content = Content::new(Store::open_ro(&store_dir).unwrap(), &[], opts, Arc::new(Stats::default())).unwrap();

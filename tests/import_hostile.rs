@@ -27,6 +27,10 @@ fn str_field(line: &str, k: &str) -> String {
 
 // --- exact store snapshots -------------------------------------------------
 
+fn ro_segment(seg: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(seg, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open the index")
+}
+
 /// Every row of a query, each column rendered with its SQLite type.
 fn dump(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
     let mut st = conn.prepare(sql).expect("prepare");
@@ -63,14 +67,23 @@ impl Snapshot {
     fn take(store: &Path) -> Snapshot {
         let r = run_store(store, &["ls", "--json"], &[]);
         assert_eq!(r.code, 0, "ls: {}", r.stderr);
-        let conn = index_ro(store);
+        // The union over the index segments (each import adds one).
+        let (mut modules, mut sums, mut entries) = (Vec::new(), Vec::new(), 0);
+        for seg in index_segments(store) {
+            let conn = ro_segment(&seg);
+            modules.extend(dump(&conn, "SELECT * FROM modules ORDER BY id"));
+            sums.extend(dump(&conn, "SELECT * FROM sums"));
+            entries +=
+                conn.query_row("SELECT count(*) FROM entries", [], |r| r.get::<_, i64>(0)).expect("count entries");
+        }
+        sums.sort();
         Snapshot {
             blobs: files_under(&store.join("blobs")),
             tmp: files_under(&store.join("tmp")),
             ls: r.stdout,
-            modules: dump(&conn, "SELECT * FROM modules ORDER BY id"),
-            sums: dump(&conn, "SELECT * FROM sums ORDER BY path, version, kind, h1, source"),
-            entries: conn.query_row("SELECT count(*) FROM entries", [], |r| r.get(0)).expect("count entries"),
+            modules,
+            sums,
+            entries,
         }
     }
 
@@ -383,20 +396,15 @@ fn assert_consistent(store: &Path, what: &str) -> BTreeMap<String, String> {
     let r = run_store(store, &["verify"], &[]);
     assert_eq!(r.code, 0, "{what}: verify failed:\n{}", r.stderr);
     let listed = ls_json(store);
-    let conn = index_ro(store);
+    let st = modcachefs::store::Store::open_ro(store).expect("open the store");
     for (mv, line) in &listed {
         let Some(files) = json_num(line, "files") else {
             assert!(line.contains("\"zip_h1\":null"), "{what}: {line}");
             continue;
         };
         let (path, version) = (str_field(line, "path"), str_field(line, "version"));
-        let rows: u64 = conn
-            .query_row(
-                "SELECT count(*) FROM entries JOIN modules ON modules.id = module_id WHERE path = ?1 AND version = ?2",
-                [&path, &version],
-                |r| r.get::<_, i64>(0),
-            )
-            .expect("count entries") as u64;
+        let m = st.find_module(&path, &version).expect("find_module").expect("listed module found");
+        let rows = st.entries(m.id).expect("entries").len() as u64;
         assert_eq!(rows, files, "{what}: {mv} has {rows} entry rows, ls says {files} files");
     }
     for (name, sum) in files_under(&store.join("blobs")) {
@@ -442,18 +450,11 @@ fn kill_or_reap(mut child: std::process::Child, what: &str) -> bool {
     false
 }
 
-/// Modules committed so far, read while an import may be running; None while the
-/// index is still being created.
+/// Modules published so far, read while an import may be running; None while
+/// there is no index yet.
 fn committed(store: &Path) -> Option<i64> {
-    if !store.join("index.db-wal").exists() {
-        return None; // not yet in WAL mode: leave the importer alone
-    }
-    let conn = rusqlite::Connection::open_with_flags(
-        store.join("index.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .ok()?;
-    conn.query_row("SELECT count(*) FROM modules", [], |r| r.get(0)).ok()
+    let st = modcachefs::store::Store::open_ro(store).ok()?;
+    st.module_count().ok().map(|n| n as i64)
 }
 
 #[test]
@@ -485,14 +486,14 @@ fn kill_during_import_never_leaves_half_a_module() {
         let delay = Duration::from_millis(xorshift(&mut rng) % (full.as_millis() as u64 * 6 / 5).max(1));
         // A reused store may have no index yet either: the round before was killed
         // before it made one.
-        let had_index = store.join("index.db").exists();
+        let had_index = store.join("index/CURRENT").exists();
         let child = start_import(&store, &inputs);
         std::thread::sleep(delay);
         let what = format!("round {round} ({} store, SIGKILL after {delay:?})", if fresh { "fresh" } else { "reused" });
         let killed = kill_or_reap(child, &what);
-        if !store.join("index.db").exists() {
-            // Killed before it created the index: no store, and readers say so.
-            assert!(!had_index && killed, "{what}: index.db vanished");
+        if !store.join("index/CURRENT").exists() {
+            // Killed before it published anything: no store, and readers say so.
+            assert!(!had_index && killed, "{what}: index/CURRENT vanished");
             let r = run_store(&store, &["ls"], &[]);
             assert_eq!(r.code, 2, "{what}: ls without an index: {}", r.stderr);
             assert!(r.stderr.contains("no modcachefs store here"), "{what}: {}", r.stderr);
@@ -552,7 +553,7 @@ fn garbage_or_truncated_index_is_a_setup_error() {
     // A real, small store, then its index cut to its first page.
     let real = t.join("real");
     assert_eq!(import_paths(&real, &[&zp]).code, 0);
-    let index = std::fs::read(real.join("index.db")).unwrap();
+    let index = std::fs::read(index_db(&real)).unwrap();
     assert!(index.len() > 4096, "index.db is only {} bytes", index.len());
 
     let garbage: Vec<u8> = (0..100u32).map(|i| (i * 37 % 251) as u8).collect();

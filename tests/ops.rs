@@ -64,7 +64,21 @@ fn man_page_covers_every_long_option() {
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .filter(|c| c != "help")
         .collect();
-    let expected = ["import", "ls", "verify", "mount", "serve", "stats", "env", "umount", "status", "completions"];
+    let expected = [
+        "import",
+        "ls",
+        "verify",
+        "rm",
+        "gc",
+        "compact",
+        "mount",
+        "serve",
+        "stats",
+        "env",
+        "umount",
+        "status",
+        "completions",
+    ];
     assert_eq!(commands, expected, "the subcommands changed: document them in {MAN} and update this test");
 
     let global = long_options(&top);

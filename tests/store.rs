@@ -69,15 +69,15 @@ fn go_sum_agrees_with_import_and_modcache_import_matches_proxy_import() {
     assert_eq!(zips_in_cache, zips_in_store, "go mod download all fetched every zip of the corpus");
 
     // Re-importing changes nothing, whichever source.
-    let before = std::fs::read(store.join("index.db")).expect("index");
+    let before = std::fs::read_to_string(store.join("index/CURRENT")).expect("index");
     for src in [proxy(), modcache.clone()] {
         let rep = import(&store, &[&src]);
         let (added, completed, _) = counts(&rep);
         assert_eq!((added, completed), (0, 0), "re-import of {} changed the store: {rep}", src.display());
     }
     assert_eq!(ls_json(&store), stored);
-    let after = std::fs::read(store.join("index.db")).expect("index");
-    assert_eq!(before.len(), after.len(), "index grew on a no-op re-import");
+    let after = std::fs::read_to_string(store.join("index/CURRENT")).expect("index");
+    assert_eq!(before, after, "a no-op re-import made a new generation of the index");
 }
 
 /// A store opens for serving from a read-only directory, and a store from a
@@ -147,7 +147,7 @@ fn store_files(store: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
         .collect()
 }
 
-/// Pages of `table` in index.db that do not follow the previous one.
+/// Pages of `table` in an index file that do not follow the previous one.
 fn page_runs(index: &Path, table: &str) -> usize {
     let conn = rusqlite::Connection::open(index).unwrap();
     let mut st = conn.prepare("SELECT pageno FROM dbstat WHERE name = ?1 ORDER BY pageno").unwrap();
@@ -156,22 +156,20 @@ fn page_runs(index: &Path, table: &str) -> usize {
     1 + pages.windows(2).filter(|w| w[1] != w[0] + 1).count()
 }
 
-/// An import leaves the index the way mounts read it best: compact (the module
-/// list in one run of pages, not one page per module scattered among the entries)
-/// and in rollback-journal mode, in which a reader writes nothing; a WAL reader
-/// would create index.db-shm. A mount, `ls` and `verify` then leave every file of
-/// the store untouched. A rewrite interrupted by a crash (a hot journal) is rolled
-/// back by the next reader, which then serves the store as before.
+/// An import publishes its index segment compact (the module list in one run of
+/// pages, not one page per module scattered among the entries), and readers (a
+/// mount, `ls`, `verify`) leave every file of the store untouched. A store of the
+/// older single-index format (an `index.db`, here with the hot journal of an
+/// interrupted rewrite) is read as before, the rewrite rolled back, and the next
+/// import migrates it into the segment format with the same modules.
 #[test]
-fn readers_write_nothing_and_an_interrupted_rewrite_is_rolled_back() {
+fn readers_write_nothing_and_an_old_format_store_is_read_and_migrated() {
     let tmp = tempdir("store-settle");
     let store = corpus_store(tmp.path());
-    let index = store.join("index.db");
-    let header = std::fs::read(&index).unwrap();
-    assert_eq!(&header[18..20], &[1, 1], "index.db is not in rollback-journal mode (file format bytes)");
+    let index = index_db(&store);
     assert!(page_runs(&index, "modules") <= 2, "modules table not contiguous after import");
     let before = store_files(&store);
-    assert!(!before.keys().any(|k| k.starts_with("index.db-")), "journal files left: {before:?}");
+    assert!(!before.keys().any(|k| k.contains("-journal") || k.contains("-wal")), "journal files left: {before:?}");
 
     let s = store.to_string_lossy();
     let listed = ok(&modcachefs(&["--store", &s, "ls"]), "ls");
@@ -183,22 +181,42 @@ fn readers_write_nothing_and_an_interrupted_rewrite_is_rolled_back() {
     }
     assert_eq!(store_files(&store), before, "a reader changed the store");
 
+    // The same index as a store of the old format (schema 2: no tombstones).
+    let old = tmp.path().join("old");
+    std::fs::create_dir_all(&old).unwrap();
+    copy_tree(&store.join("blobs"), &old.join("blobs"));
+    let old_index = old.join("index.db");
+    std::fs::copy(&index, &old_index).unwrap();
+    rusqlite::Connection::open(&old_index)
+        .unwrap()
+        .execute_batch("DROP TABLE removed; PRAGMA user_version = 2;")
+        .unwrap();
+    let o = old.to_string_lossy();
+    assert_eq!(ok(&modcachefs(&["--store", &o, "ls"]), "ls of the old format"), listed);
+
     // A crash in the middle of a rollback-mode write: the index file half rewritten,
     // its journal complete. Made by copying both while a big update is spilling pages.
     let (half, journal) = {
-        let conn = rusqlite::Connection::open(&index).unwrap();
+        let conn = rusqlite::Connection::open(&old_index).unwrap();
         conn.pragma_update(None, "cache_size", 2).unwrap();
         conn.execute_batch("BEGIN; UPDATE entries SET size = size + 1; UPDATE modules SET version = version || 'x';")
             .unwrap();
-        let copies = (std::fs::read(&index).unwrap(), std::fs::read(store.join("index.db-journal")).unwrap());
+        let copies = (std::fs::read(&old_index).unwrap(), std::fs::read(old.join("index.db-journal")).unwrap());
         conn.execute_batch("ROLLBACK").unwrap();
         copies
     };
-    assert_ne!(half, std::fs::read(&index).unwrap(), "the update never reached the index file");
-    std::fs::write(&index, half).unwrap();
-    std::fs::write(store.join("index.db-journal"), journal).unwrap();
-    let out = modcachefs(&["--store", &s, "ls"]);
+    assert_ne!(half, std::fs::read(&old_index).unwrap(), "the update never reached the index file");
+    std::fs::write(&old_index, half).unwrap();
+    std::fs::write(old.join("index.db-journal"), journal).unwrap();
+    let out = modcachefs(&["--store", &o, "ls"]);
     assert_eq!(ok(&out, "ls after a crash"), listed, "the interrupted write was not rolled back");
     assert!(text(&out.stderr).contains("rolling back an interrupted write"), "{}", text(&out.stderr));
-    ok(&modcachefs(&["--store", &s, "verify"]), "verify after the roll-back");
+    ok(&modcachefs(&["--store", &o, "verify"]), "verify after the roll-back");
+
+    // The next writer migrates it: same modules, the old index gone, nothing new to add.
+    let rep = import(&old, &[&proxy()]);
+    assert_eq!(counts(&rep), (0, 0, listed.lines().count() as u64 - 1), "{rep}");
+    assert!(!old_index.exists() && old.join("index/CURRENT").is_file(), "not migrated: {:?}", store_files(&old));
+    assert_eq!(ok(&modcachefs(&["--store", &o, "ls"]), "ls after the migration"), listed);
+    ok(&modcachefs(&["--store", &o, "verify"]), "verify after the migration");
 }

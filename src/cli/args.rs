@@ -34,6 +34,12 @@ pub(crate) enum Cmd {
     Ls(LsArgs),
     /// Recompute every hash from the stored blobs and report any mismatch
     Verify(VerifyArgs),
+    /// Remove module versions from the store (PATH for every version, or PATH@VERSION)
+    Rm(super::store_cmds::RmArgs),
+    /// Delete blobs no module refers to, merged-away index segments and leftovers of killed imports
+    Gc(super::store_cmds::GcArgs),
+    /// Merge the store's index segments into one
+    Compact(super::store_cmds::CompactArgs),
     /// Serve the store as a read-only GOMODCACHE at MOUNTPOINT (foreground; Ctrl-C unmounts)
     Mount(MountArgs),
     /// Serve the store over HTTP as a GOPROXY (foreground; Ctrl-C stops)
@@ -187,6 +193,9 @@ pub(crate) struct ImportArgs {
     /// NAME+HASH+KEY; repeatable). sum.golang.org's and $GOSUMDB's are known already.
     #[arg(long = "sumdb-key", value_name = "KEY")]
     pub(crate) sumdb_keys: Vec<String>,
+    /// Fail at once if another modcachefs writer holds the store, instead of waiting
+    #[arg(long)]
+    pub(crate) no_wait: bool,
 }
 
 #[derive(Args)]

@@ -7,6 +7,7 @@ pub(crate) mod args;
 pub(crate) mod mounting;
 pub(crate) mod observe;
 pub(crate) mod progress;
+pub(crate) mod store_cmds;
 pub(crate) mod store_read;
 pub(crate) mod values;
 
@@ -40,10 +41,10 @@ pub(crate) fn check_new_store(dir: &Path) -> Result<(), Error> {
     match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => say(),
         Ok(mut entries) => {
-            if std::fs::symlink_metadata(dir.join("index.db")).is_err() {
+            if !crate::store::exists(dir) {
                 if entries.next().is_some() {
                     return Err(Error::Invalid(format!(
-                        "{}: not a modcachefs store (no index.db) and not empty; \
+                        "{}: not a modcachefs store (no index) and not empty; \
                          refusing to make a store in it (check --store, or give an empty or new directory)",
                         absolute.display()
                     )));
@@ -82,6 +83,9 @@ pub fn main() -> ExitCode {
         Cmd::Env(a) => observe::cmd_env(&store_dir, a),
         Cmd::Umount(a) => mounting::cmd_umount(a),
         Cmd::Status(a) => observe::cmd_status(a),
+        Cmd::Rm(a) => store_cmds::cmd_rm(&store_dir, a),
+        Cmd::Gc(a) => store_cmds::cmd_gc(&store_dir, a),
+        Cmd::Compact(a) => store_cmds::cmd_compact(&store_dir, a),
         Cmd::Completions(a) => {
             clap_complete::generate(
                 a.shell,

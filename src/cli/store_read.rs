@@ -19,10 +19,13 @@ pub(crate) fn cmd_import(store_dir: &std::path::Path, a: ImportArgs) -> Result<u
     let mut inputs = import::discover(&a.paths)?;
     inputs.sumdb_keys = a.sumdb_keys;
     super::check_new_store(store_dir)?;
-    let st = store::Store::open_rw(store_dir)?;
+    let mut st = store::Store::open_writer(store_dir, "import", !a.no_wait)?;
     let mut bar = Bar::new(!a.json);
-    let report = import::import(&st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w))?;
-    st.settle(report.added + report.completed > 0)?;
+    let res = import::import(&mut st, &inputs, threads(a.threads), &mut |d, t, w| bar.show(d, t, w));
+    // What was recorded before a failure to write is kept (published) too.
+    let published = st.publish();
+    let report = res?;
+    published?;
     let secs = t0.elapsed().as_secs_f64();
     if a.json {
         println!("{}", report.to_json(secs));

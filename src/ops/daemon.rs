@@ -215,8 +215,22 @@ pub fn default_log(mountpoint: &Path) -> Option<PathBuf> {
     crate::ops::statsock::socket_path(mountpoint).map(|s| s.with_extension("log"))
 }
 
-const SUBCOMMANDS: &[&str] =
-    &["import", "ls", "verify", "mount", "serve", "stats", "env", "umount", "status", "completions", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "import",
+    "ls",
+    "verify",
+    "rm",
+    "gc",
+    "compact",
+    "mount",
+    "serve",
+    "stats",
+    "env",
+    "umount",
+    "status",
+    "completions",
+    "help",
+];
 
 /// Recognizes the mount(8) helper convention and rewrites it as a `mount --daemon`
 /// command line. mount(8) runs `mount.fuse.modcachefs SOURCE DIR -o OPTS` (or, via

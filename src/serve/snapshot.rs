@@ -37,7 +37,7 @@ type FileId = (u64, u64, u64, i64, i64);
 
 pub(crate) fn signature(store_dir: &Path) -> Signature {
     Signature(
-        ["index.db", "index.db-wal"]
+        ["index.db", "index.db-wal", "index/CURRENT"]
             .iter()
             .map(|f| {
                 std::fs::metadata(store_dir.join(f))

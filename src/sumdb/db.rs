@@ -1,10 +1,13 @@
 //! The checksum-database tables of the store index (schema.sql, `sumdb_*`).
 //! A store made before schema 2 has none of them: readers see no database.
+//! Each index segment holds what one writer added; readers take the union.
 
 use super::tlog::{self, Tile};
 use super::verify::{Record, Verified};
 use crate::error::Result;
+use crate::store::Store;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{BTreeMap, BTreeSet};
 
 fn has_tables(c: &Connection) -> Result<bool> {
     Ok(c.query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sumdb_trees'", [], |_| Ok(()))
@@ -13,13 +16,18 @@ fn has_tables(c: &Connection) -> Result<bool> {
 }
 
 /// (database, verifier key) pairs the store verified with.
-pub(crate) fn keys(c: &Connection) -> Result<Vec<(String, String)>> {
-    if !has_tables(c)? {
-        return Ok(Vec::new());
+pub(crate) fn keys(store: &Store) -> Result<Vec<(String, String)>> {
+    let mut all = BTreeSet::new();
+    for c in store.conns() {
+        if !has_tables(c)? {
+            continue;
+        }
+        let mut st = c.prepare("SELECT db, vkey FROM sumdb_keys")?;
+        for r in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
+            all.insert(r?);
+        }
     }
-    let mut st = c.prepare("SELECT db, vkey FROM sumdb_keys ORDER BY db, vkey")?;
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(all.into_iter().collect())
 }
 
 /// Everything stored for one database.
@@ -31,30 +39,55 @@ pub(crate) struct Stored {
 }
 
 /// Names of the databases the store holds trees of.
-pub(crate) fn databases(c: &Connection) -> Result<Vec<String>> {
-    if !has_tables(c)? {
-        return Ok(Vec::new());
+pub(crate) fn databases(store: &Store) -> Result<Vec<String>> {
+    let mut all = BTreeSet::new();
+    for c in store.conns() {
+        if !has_tables(c)? {
+            continue;
+        }
+        let mut st = c.prepare("SELECT DISTINCT db FROM sumdb_trees")?;
+        for r in st.query_map([], |r| r.get(0))? {
+            all.insert(r?);
+        }
     }
-    let mut st = c.prepare("SELECT DISTINCT db FROM sumdb_trees ORDER BY db")?;
-    let rows = st.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(all.into_iter().collect())
 }
 
-pub(crate) fn load(c: &Connection, db: &str) -> Result<Stored> {
-    let mut s = Stored::default();
-    if !has_tables(c)? {
-        return Ok(s);
+/// Everything stored for one database, over all segments: notes and records
+/// once each (the newest segment's record of a module version), the widest of
+/// each tile.
+pub(crate) fn load(store: &Store, db: &str) -> Result<Stored> {
+    let mut notes: BTreeMap<(i64, Vec<u8>), ()> = BTreeMap::new();
+    let mut records: BTreeMap<(String, String), Record> = BTreeMap::new();
+    let mut tiles: BTreeMap<(i32, i64), Vec<u8>> = BTreeMap::new();
+    for c in store.conns() {
+        if !has_tables(c)? {
+            continue;
+        }
+        let mut st = c.prepare("SELECT size, note FROM sumdb_trees WHERE db = ?1")?;
+        for r in st.query_map([db], |r| Ok((r.get(0)?, r.get(1)?)))? {
+            notes.insert(r?, ());
+        }
+        let mut st = c.prepare("SELECT path, version, id, text FROM sumdb_records WHERE db = ?1")?;
+        let rows =
+            st.query_map([db], |r| Ok(Record { path: r.get(0)?, version: r.get(1)?, id: r.get(2)?, text: r.get(3)? }))?;
+        for r in rows {
+            let r = r?;
+            records.entry((r.path.clone(), r.version.clone())).or_insert(r);
+        }
+        let mut st = c.prepare("SELECT level, n, data FROM sumdb_tiles WHERE db = ?1")?;
+        let rows = st.query_map([db], |r| Ok((r.get::<_, i32>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
+        for row in rows {
+            let (l, n, data) = row?;
+            let e = tiles.entry((l, n)).or_default();
+            if data.len() > e.len() {
+                *e = data;
+            }
+        }
     }
-    let mut st = c.prepare("SELECT note FROM sumdb_trees WHERE db = ?1 ORDER BY size")?;
-    s.notes = st.query_map([db], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    let mut st = c.prepare("SELECT path, version, id, text FROM sumdb_records WHERE db = ?1 ORDER BY path, version")?;
-    s.records = st
-        .query_map([db], |r| Ok(Record { path: r.get(0)?, version: r.get(1)?, id: r.get(2)?, text: r.get(3)? }))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut st = c.prepare("SELECT level, n, data FROM sumdb_tiles WHERE db = ?1 ORDER BY level, n")?;
-    let rows = st.query_map([db], |r| Ok((r.get::<_, i32>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
-    for row in rows {
-        let (l, n, data) = row?;
+    let mut s = Stored { notes: notes.into_keys().map(|(_, n)| n).collect(), ..Stored::default() };
+    s.records = records.into_values().collect();
+    for ((l, n), data) in tiles {
         // A stored tile of any other length fails verification as truncated.
         let w = (data.len() / tlog::HASH_SIZE).clamp(1, 256) as u32;
         s.tiles.push((Tile { h: tlog::TILE_HEIGHT, l, n, w }, data));
@@ -90,19 +123,4 @@ pub(crate) fn save(c: &Connection, db: &str, v: &Verified, keys: &[String]) -> R
         )?;
     }
     Ok(added)
-}
-
-/// Marks a stored module's hash as confirmed by database `db`, when it is that hash
-/// (a database's signed record is stronger than a go.sum or a .ziphash).
-pub(crate) fn confirm_origin(c: &Connection, path: &str, version: &str, zip: bool, h1: &str, db: &str) -> Result<()> {
-    // The first database to confirm a hash stays its origin.
-    let sql = if zip {
-        "UPDATE modules SET zip_h1_origin = ?1 WHERE path = ?2 AND version = ?3 AND zip_h1 = ?4 \
-         AND zip_h1_origin NOT LIKE 'sumdb %'"
-    } else {
-        "UPDATE modules SET mod_h1_origin = ?1 WHERE path = ?2 AND version = ?3 AND mod_h1 = ?4 \
-         AND mod_h1_origin NOT LIKE 'sumdb %'"
-    };
-    c.execute(sql, params![format!("sumdb {db}"), path, version, h1])?;
-    Ok(())
 }

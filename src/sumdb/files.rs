@@ -95,11 +95,10 @@ impl Files {
     }
 
     fn open(store: &Store) -> Result<(Files, Vec<String>)> {
-        let c = store.conn();
         let mut files = Files::default();
         let mut errors = Vec::new();
-        let keys = db::keys(c)?;
-        for name in db::databases(c)? {
+        let keys = db::keys(store)?;
+        for name in db::databases(store)? {
             let verifiers: Vec<Verifier> = keys
                 .iter()
                 .filter(|(d, _)| *d == name)
@@ -111,7 +110,7 @@ impl Files {
                     }
                 })
                 .collect();
-            let stored = db::load(c, &name)?;
+            let stored = db::load(store, &name)?;
             let (v, refused) = verify::verify(&name, &verifiers, &stored.notes, &[], &stored.tiles);
             errors.extend(refused.iter().map(|r| r.message.clone()));
             if refused.iter().any(|r| r.fatal) {
@@ -147,7 +146,7 @@ impl Files {
     pub(crate) fn check(store: &Store) -> Result<(Files, Check)> {
         let (files, errors) = Files::open(store)?;
         let mut check = Check { errors, ..Default::default() };
-        check.databases = db::databases(store.conn())?.len();
+        check.databases = db::databases(store)?.len();
         for (name, d) in &files.dbs {
             for rel in d.records.keys() {
                 match d.proved(name, rel) {

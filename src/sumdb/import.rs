@@ -93,7 +93,7 @@ pub(crate) fn keys(store: &Store, given: &[String]) -> Result<Vec<Verifier>> {
             }
         }
     }
-    texts.extend(db::keys(store.conn())?.into_iter().map(|(_, k)| k));
+    texts.extend(db::keys(store)?.into_iter().map(|(_, k)| k));
     texts.sort();
     texts.dedup();
     Ok(texts.iter().filter_map(|t| Verifier::parse(t).ok()).collect())
@@ -113,7 +113,7 @@ fn import_one(store: &Store, f: &Found, keys: &[Verifier], report: &mut Report) 
     let mut files = Vec::new();
     walk(&f.dir, "", &mut files, &mut errors);
     files.sort();
-    let stored = db::load(store.conn(), db)?;
+    let stored = db::load(store, db)?;
     let mut lookups = Vec::new();
     let mut tiles: Vec<(Tile, Vec<u8>)> = stored.tiles.clone();
     let mut new_tiles = 0;
@@ -201,7 +201,7 @@ fn import_one(store: &Store, f: &Found, keys: &[Verifier], report: &mut Report) 
             if tx.add_sum(&s)? {
                 report.sums_added += 1;
             }
-            db::confirm_origin(tx.conn(), &r.path, &r.version, kind == SumKind::Zip, &h1, db)?;
+            tx.confirm_origin_db(&r.path, &r.version, kind, &h1, db)?;
         }
     }
     tx.commit()?;

@@ -37,7 +37,7 @@ pub(crate) fn gosumdb_for_mount(mnt: &std::path::Path, store_dir: &std::path::Pa
     if served.iter().any(|d| d == "sum.golang.org") {
         return Some("sum.golang.org".into());
     }
-    let keys = crate::store::Store::open_ro(store_dir).ok().and_then(|s| db::keys(s.conn()).ok()).unwrap_or_default();
+    let keys = crate::store::Store::open_ro(store_dir).ok().and_then(|s| db::keys(&s).ok()).unwrap_or_default();
     let found = served.iter().find_map(|d| keys.iter().find(|(k, _)| k == d).map(|(_, v)| v.clone()));
     if found.is_none() && !served.is_empty() {
         log::warn!(

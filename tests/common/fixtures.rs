@@ -27,13 +27,13 @@ pub fn put_module(root: &Path, module: &str, version: &str, zip: &[u8]) -> PathB
 
 /// The store's index, for reading and writing (tests that plant rows).
 pub fn index(store: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(store.join("index.db")).expect("open index.db")
+    rusqlite::Connection::open(super::index_db(store)).expect("open the index segment")
 }
 
 /// The store's index, read-only.
 pub fn index_ro(store: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(store.join("index.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open index.db")
+    rusqlite::Connection::open_with_flags(super::index_db(store), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the index segment")
 }
 
 /// What a run of the binary said: exit code (it must not have been killed),

@@ -443,3 +443,28 @@ impl Strace {
         std::fs::read_to_string(&self.out).expect("strace output")
     }
 }
+
+/// The index segment holding a store's newest changes, the one to plant rows in
+/// (after one import into a new store, its only one): index/CURRENT's last segment.
+pub fn index_db(store: &Path) -> PathBuf {
+    let cur = std::fs::read_to_string(store.join("index/CURRENT"))
+        .unwrap_or_else(|e| panic!("{}: no index/CURRENT: {e}", store.display()));
+    let name = cur
+        .lines()
+        .filter_map(|l| l.strip_prefix("segment "))
+        .next_back()
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("{}: no segment in index/CURRENT:\n{cur}", store.display()));
+    store.join("index").join(name)
+}
+
+/// Every index segment of a store's current state, oldest first.
+pub fn index_segments(store: &Path) -> Vec<PathBuf> {
+    let cur = std::fs::read_to_string(store.join("index/CURRENT"))
+        .unwrap_or_else(|e| panic!("{}: no index/CURRENT: {e}", store.display()));
+    cur.lines()
+        .filter_map(|l| l.strip_prefix("segment "))
+        .filter_map(|l| l.split(' ').next())
+        .map(|name| store.join("index").join(name))
+        .collect()
+}
