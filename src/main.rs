@@ -121,9 +121,9 @@ struct MountArgs {
     /// Disk space those large files may use, e.g. 4GiB
     #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = values::disk_size)]
     cache_dir_size: u64,
-    /// Check every module against its trusted hash before serving it
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
-    verify: bool,
+    /// Check modules against their trusted hashes before serving them: lazy (each file as it is read; the default, also "on"), full (the whole module on first access) or off
+    #[arg(long, value_name = "lazy|full|off", default_value = "lazy", value_parser = modcachefs::content::Verify::parse, action = clap::ArgAction::Set)]
+    verify: modcachefs::content::Verify,
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
     go_sum: Vec<PathBuf>,
@@ -167,14 +167,6 @@ enum StatsFormat {
     Json,
     /// The Prometheus text exposition format (node_exporter textfile collector)
     Prometheus,
-}
-
-fn parse_on_off(s: &str) -> Result<bool, String> {
-    match s {
-        "on" | "true" | "yes" | "1" => Ok(true),
-        "off" | "false" | "no" | "0" => Ok(false),
-        _ => Err(format!("expected on or off, not {s:?}")),
-    }
 }
 
 #[derive(Args)]
@@ -397,6 +389,12 @@ fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {
         eprintln!();
     }
     let secs = t0.elapsed().as_secs_f64();
+    if report.without_digests > 0 && !a.json {
+        eprintln!(
+            "modcachefs: {} zips have no per-file digests in the index (imported by an older modcachefs): mounts verify them whole; importing their sources again records them",
+            report.without_digests
+        );
+    }
     if a.json {
         let problems: Vec<String> = report.problems.iter().map(|p| json::quote(p)).collect();
         println!(

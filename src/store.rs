@@ -24,9 +24,14 @@ use std::path::{Path, PathBuf};
 /// 2: checksum-database tables (sumdb_*); a schema-1 store gains them on its next
 /// writable open (every statement of schema.sql is idempotent), and readers treat
 /// their absence as "no database".
-pub const SCHEMA_VERSION: i64 = 2;
+/// 3: per-file digests (`digests`, see store/digests.rs); modules of an older
+/// store have none and are verified whole on first access until imported again.
+pub const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("schema.sql");
 const INDEX: &str = "index.db";
+
+mod digests;
+pub use digests::ZipDigests;
 
 /// Where the store lives when `--store` is not given.
 pub fn default_dir() -> PathBuf {
@@ -353,6 +358,8 @@ pub struct NewModule<'a> {
     pub mod_h1_origin: &'a str,
     pub info: Option<&'a [u8]>,
     pub zip: Option<(ZipInfo, &'a [Entry])>,
+    /// The sha256 of the zip's files (see [`ZipDigests`]), written with the zip.
+    pub digests: Option<&'a ZipDigests>,
 }
 
 /// What an upsert did.
@@ -379,6 +386,9 @@ impl Tx<'_> {
                 let id = self.tx.last_insert_rowid();
                 if let Some((zi, entries)) = &m.zip {
                     self.set_zip(id, zi, entries)?;
+                    if let Some(d) = m.digests {
+                        self.set_digests(id, d)?;
+                    }
                 }
                 return Ok(Upsert::Added);
             }
@@ -410,6 +420,11 @@ impl Tx<'_> {
                 self.set_zip(id.id, zi, entries)?;
                 changed = true;
             }
+        }
+        // A module imported before the store had digests gains them when imported
+        // again (the zip's h1 was checked equal above).
+        if let (Some(d), Some(_)) = (m.digests, &m.zip) {
+            changed |= self.set_digests(id.id, d)?;
         }
         Ok(if changed { Upsert::Completed } else { Upsert::Unchanged })
     }

@@ -105,6 +105,9 @@ pub struct ModuleZip {
     pub h1: String,
     /// Sum of the uncompressed sizes of `entries`.
     pub total_size: u64,
+    /// What `h1` hashed: every entry's full name and sha256, directories included
+    /// (the index keeps them, so a mount can check the list without inflating).
+    pub hashed: Vec<(String, [u8; 32])>,
 }
 
 /// Why a module zip was refused: the module, the entry (when one is to blame) and
@@ -1193,10 +1196,10 @@ pub fn inspect(zip: &[u8], module: &str, version: &str) -> Result<ModuleZip, Zip
             entry: Some(item.label.clone()),
             rule: d.to_string(),
         })?;
-        pairs.push((item.full.as_str(), <[u8; 32]>::from(sha.finalize())));
+        pairs.push((item.full.clone(), <[u8; 32]>::from(sha.finalize())));
     }
     let h1 = hash1(&pairs);
-    Ok(ModuleZip { entries: layout.files(), h1, total_size: layout.total_size })
+    Ok(ModuleZip { entries: layout.files(), h1, total_size: layout.total_size, hashed: pairs })
 }
 
 /// One entry of a module zip whose structure passed [`check_layout`].
