@@ -333,8 +333,23 @@ impl Content {
 
     fn check_refusal(&self, m: u32) -> Result<()> {
         match self.refusal(m) {
-            Some(why) => Err(Error::Invalid(why.to_string())),
+            Some(why) => Err(self.refused_error(m, &why)),
             None => Ok(()),
+        }
+    }
+
+    /// The verdict `why` (which begins with the module's label) as an error.
+    fn refused_error(&self, m: u32, why: &str) -> Error {
+        let module = self.module(m).map(label).unwrap_or_default();
+        let reason = why.strip_prefix(&format!("{module}: ")).unwrap_or(why).to_string();
+        Error::Refused { module, reason }
+    }
+
+    /// A check's error: the module's verdict if it was refused meanwhile.
+    fn or_refused(&self, m: u32, e: Error) -> Error {
+        match self.refusal(m) {
+            Some(why) => self.refused_error(m, &why),
+            None => e,
         }
     }
 
@@ -369,7 +384,7 @@ impl Content {
     pub fn verified(&self, m: u32) -> Result<Arc<Verified>> {
         self.check_refusal(m)?;
         let st = self.state(m)?;
-        st.whole.get(|| self.run_whole(m), |why| self.refuse(m, why))
+        st.whole.get(|| self.run_whole(m), |why| self.refuse(m, why)).map_err(|e| self.or_refused(m, e))
     }
 
     /// Waits for (or runs) the check that lets the module's tree files be
@@ -380,7 +395,7 @@ impl Content {
         }
         self.check_refusal(m)?;
         let st = self.state(m)?;
-        st.list.get(|| self.run_list(m), |why| self.refuse(m, why))
+        st.list.get(|| self.run_list(m), |why| self.refuse(m, why)).map_err(|e| self.or_refused(m, e))
     }
 
     /// The module's blob, opened, and its entries; failures say which they were.
@@ -595,7 +610,8 @@ impl Content {
             label(module),
             crate::logger::printable_str(&entry.name)
         );
-        Error::Invalid(self.refuse(m, &why).to_string())
+        let kept = self.refuse(m, &why);
+        self.refused_error(m, &kept)
     }
 
     /// A failure to extract: a verdict when it is about the bytes (bad deflate data,
