@@ -1,18 +1,26 @@
-//! File contents for the mount: verification on first access, then serving from
-//! a bounded cache of extracted files.
+//! File contents for the mount: verification of what is read, when it is read,
+//! then serving from a bounded cache of extracted files.
 //!
-//! The first time any byte of a module (a tree file, its `.zip` or `.ziphash`) is
-//! wanted, the module is verified: the zip blob must hash to its content address,
-//! and the Hash1 of its decompressed files must equal the trusted `h1:` (recorded
-//! at import, or from go.sum files given at mount). Concurrent first readers wait
-//! for that single verification. Until it passes nothing is served; if it fails,
-//! every read of the module is EIO, one log line says why, and other modules are
-//! unaffected.
+//! The trusted `h1:` of a module (recorded at import, checked against go.sum files
+//! given at mount: trust.rs) is a hash over its list of `sha256(file)  name` lines,
+//! and the index keeps that list (store/digests.rs). So by default (`--verify=lazy`)
+//! the first access to a module's tree checks the index's list (names and digests,
+//! exactly the namespace's entries, plus the zip's directory entries) against the
+//! `h1:` without inflating anything (digests.rs), and the blob's size against the
+//! index; then each file, as it is extracted and before it enters the memory cache
+//! or a spill file, must pass the structure check of its entry (local.rs) and hash
+//! to its listed digest. The `.zip` and `.ziphash` files are the zip itself: they
+//! are served only once the whole module verified (verifier.rs: the blob hashes to
+//! its recorded sha256, passes the import validator's structure rules, and its
+//! inflated files hash to the trusted `h1:`). `--verify=full` verifies the whole
+//! module on first touch of anything, as older releases did; a module whose index
+//! rows predate per-file digests is verified whole too (logged once).
 //!
-//! Verification remembers each file's sha256. Files are kept decompressed in a
-//! byte-bounded LRU; a file evicted and read again is decompressed again and must
-//! match its remembered digest, so an evicted module is re-checked on its next
-//! access without holding the whole tree in memory.
+//! Concurrent first readers wait for a single check (once.rs). A verdict - a list
+//! that disagrees with the `h1:`, one file that fails - refuses the module: every
+//! read of it is EIO from then on, one log line names the module (and the file),
+//! and other modules are unaffected. Files are kept decompressed in a byte-bounded
+//! LRU; a file evicted and read again is extracted and checked again.
 
 use crate::cache::ByteLru;
 use crate::error::{Error, Result};
@@ -21,27 +29,54 @@ use crate::pagebuf::PageBuf;
 use crate::rows;
 use crate::stats::{self, Stats};
 use crate::store::{self, Module, Store, SumKind};
-use crate::verdict::{Backoff, Failure, RETRY_AFTER};
+use crate::verdict::{Backoff, Failure};
 use crate::zipfmt::{self, Entry};
 
+pub(crate) mod digests;
 mod files;
 mod gomod;
+mod local;
+mod once;
+pub(crate) mod trust;
+pub(crate) mod verifier;
 
-use files::sha256_file;
 pub use files::{pread, spill_file};
+use once::Once;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// How much is checked before bytes are served (`--verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Nothing: for people who know their store is intact.
+    Off,
+    /// The file list against the `h1:` on first access, each file as it is
+    /// extracted, the whole zip before `.zip` or `.ziphash` is served (the default).
+    Lazy,
+    /// The whole module on first access to any of its files.
+    Full,
+}
+
+impl Verify {
+    /// `--verify`'s values; `on` is the default, `lazy`.
+    pub fn parse(s: &str) -> std::result::Result<Verify, String> {
+        match s {
+            "lazy" | "on" | "true" | "yes" | "1" => Ok(Verify::Lazy),
+            "full" => Ok(Verify::Full),
+            "off" | "false" | "no" | "0" => Ok(Verify::Off),
+            _ => Err(format!("expected lazy, full or off, not {s:?}")),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Verify modules before serving them (the default). Off only for people who
-    /// know their store is intact.
-    pub verify: bool,
+    pub verify: Verify,
     /// Bytes of extracted file contents kept in memory.
     pub cache_size: u64,
     /// Where large files are extracted to (as unlinked files), and how many bytes
@@ -57,27 +92,24 @@ struct Trust {
     module: std::result::Result<String, String>,
 }
 
-/// A verified module: its open zip blob and the sha256 of each of its files.
+/// A checked module: its open zip blob and the sha256 each of its files must have
+/// (empty with `--verify=off`).
 pub struct Verified {
     pub zip: File,
     digests: Vec<[u8; 32]>,
 }
 
-enum VState {
-    Unverified,
-    Running,
-    Ok(Arc<Verified>),
-    /// A verdict: kept until the mount ends.
-    Failed(Arc<str>),
-    /// The module could not be read (see verdict.rs): tried again after a while.
-    Retry(Arc<str>, std::time::Instant),
-}
-
 struct ModState {
     /// The module's files from the index, or why the index's list was refused.
     entries: OnceLock<std::result::Result<Arc<[Entry]>, Arc<str>>>,
-    verify: Mutex<VState>,
-    done: Condvar,
+    /// The file list checked against the `h1:` (lazy verification).
+    list: Once<Verified>,
+    /// The whole module checked (`--verify=full`, `.zip`, `.ziphash`).
+    whole: Once<Verified>,
+    /// The verdict that refused the module, kept until the mount ends.
+    refused: OnceLock<Arc<str>>,
+    /// The module passed a check already (counted once in the stats).
+    counted: AtomicBool,
     /// The .mod bytes once they matched their hash (cmd/go opens them very often),
     /// or the verdict that refused them, and the last failure to read them.
     gomod: OnceLock<Bytes>,
@@ -90,6 +122,8 @@ pub struct Content {
     store_dir: PathBuf,
     pub modules: Arc<Vec<Module>>,
     trust: Vec<Trust>,
+    /// The index has per-file digests (schema 3); else every module is verified whole.
+    has_digests: bool,
     states: Vec<ModState>,
     cache: Mutex<ByteLru<(u32, u32), Bytes>>,
     /// Bytes inserted since the heap was last trimmed.
@@ -167,14 +201,7 @@ impl Content {
             .map(|m| {
                 let check = |kind: SumKind, have: &str| -> std::result::Result<(), String> {
                     let list = sums.get(&(m.path.as_str(), m.version.as_str(), kind)).map(Vec::as_slice).unwrap_or(&[]);
-                    match list.iter().find(|(h, _)| h != have) {
-                        Some((h, src)) => Err(format!(
-                            "{}: {} hash in the store is {have} but {src} says {h}; module refused",
-                            label(m),
-                            if kind == SumKind::Mod { "go.mod" } else { "zip" }
-                        )),
-                        None => Ok(()),
-                    }
+                    trust::check(&label(m), kind, have, list).map_err(|why| format!("{why}; module refused"))
                 };
                 let module = check(SumKind::Mod, &m.mod_h1).map(|_| m.mod_h1.clone());
                 let zip = match &m.zip {
@@ -187,15 +214,23 @@ impl Content {
                 Trust { zip, module }
             })
             .collect();
-        if !opts.verify {
+        if opts.verify == Verify::Off {
             log::warn!("verification is OFF (--verify=off): module contents are served without checking them against their hashes");
+        }
+        let has_digests = store.has_digests()?;
+        if !has_digests && opts.verify == Verify::Lazy {
+            log::warn!(
+                "the store index has no per-file digests (made by an older modcachefs): every module is verified whole on first access; `modcachefs import` of the store's sources records them"
+            );
         }
         let states = modules
             .iter()
             .map(|_| ModState {
                 entries: OnceLock::new(),
-                verify: Mutex::new(VState::Unverified),
-                done: Condvar::new(),
+                list: Once::default(),
+                whole: Once::default(),
+                refused: OnceLock::new(),
+                counted: AtomicBool::new(false),
                 gomod: OnceLock::new(),
                 gomod_refused: OnceLock::new(),
                 gomod_backoff: Backoff::default(),
@@ -206,6 +241,7 @@ impl Content {
             store: Mutex::new(store),
             modules,
             trust,
+            has_digests,
             states,
             cache: Mutex::new(ByteLru::new(opts.cache_size)),
             spilled: Mutex::new(ByteLru::new(opts.spill_size)),
@@ -233,7 +269,7 @@ impl Content {
         self.states
             .iter()
             .zip(self.modules.iter())
-            .filter(|(st, _)| st.verify.lock().map(|g| !matches!(*g, VState::Unverified)).unwrap_or(false))
+            .filter(|(st, _)| st.list.started() || st.whole.started())
             .map(|(_, m)| label(m))
             .collect()
     }
@@ -290,236 +326,212 @@ impl Content {
         self.states.get(m as usize).is_some_and(|st| matches!(st.entries.get(), Some(Err(e)) if **e == *why))
     }
 
-    /// Waits for (or runs) the module's verification.
-    pub fn verified(&self, m: u32) -> Result<Arc<Verified>> {
-        let st = self.state(m)?;
-        let poisoned = || Error::Invalid("verification lock poisoned".into());
-        let mut g = st.verify.lock().map_err(|_| poisoned())?;
-        loop {
-            match &*g {
-                VState::Ok(v) => return Ok(v.clone()),
-                VState::Failed(why) => return Err(Error::Invalid(why.to_string())),
-                VState::Retry(why, at) if at.elapsed() < RETRY_AFTER => return Err(Error::Invalid(why.to_string())),
-                VState::Running => g = st.done.wait(g).map_err(|_| poisoned())?,
-                VState::Unverified | VState::Retry(..) => break,
-            }
-        }
-        *g = VState::Running;
-        drop(g);
-        let outcome = self.run_verification(m);
-        let mut g = st.verify.lock().map_err(|_| poisoned())?;
-        let result = match outcome {
-            Ok(v) => {
-                let v = Arc::new(v);
-                *g = VState::Ok(v.clone());
-                Ok(v)
-            }
-            Err(Failure { why, transient: true }) => {
-                log::warn!("{why}");
-                *g = VState::Retry(why.clone().into(), std::time::Instant::now());
-                Err(Error::Invalid(why))
-            }
-            Err(Failure { why, transient: false }) => {
-                if !self.is_entries_refusal(m, &why) {
-                    stats::inc(&self.stats.verifications_failed);
-                    log::error!("{why}");
-                }
-                *g = VState::Failed(why.clone().into());
-                Err(Error::Invalid(why))
-            }
-        };
-        st.done.notify_all();
-        result
+    /// The verdict that refused the module, if one did.
+    fn refusal(&self, m: u32) -> Option<Arc<str>> {
+        self.states.get(m as usize).and_then(|st| st.refused.get().cloned())
     }
 
-    fn run_verification(&self, m: u32) -> std::result::Result<Verified, Failure> {
+    fn check_refusal(&self, m: u32) -> Result<()> {
+        match self.refusal(m) {
+            Some(why) => Err(self.refused_error(m, &why)),
+            None => Ok(()),
+        }
+    }
+
+    /// The verdict `why` (which begins with the module's label) as an error.
+    fn refused_error(&self, m: u32, why: &str) -> Error {
+        let module = self.module(m).map(label).unwrap_or_default();
+        let reason = why.strip_prefix(&format!("{module}: ")).unwrap_or(why).to_string();
+        Error::Refused { module, reason }
+    }
+
+    /// A check's error: the module's verdict if it was refused meanwhile.
+    fn or_refused(&self, m: u32, e: Error) -> Error {
+        match self.refusal(m) {
+            Some(why) => self.refused_error(m, &why),
+            None => e,
+        }
+    }
+
+    /// Refuses module `m` for `why` (which names it): the first verdict is kept,
+    /// counted and logged once; every later read of the module fails with it.
+    fn refuse(&self, m: u32, why: &str) -> Arc<str> {
+        let Some(st) = self.states.get(m as usize) else { return why.into() };
+        let mut first = false;
+        let kept = st
+            .refused
+            .get_or_init(|| {
+                first = true;
+                why.into()
+            })
+            .clone();
+        if first && !self.is_entries_refusal(m, why) {
+            stats::inc(&self.stats.verifications_failed);
+            log::error!("{why}");
+        }
+        kept
+    }
+
+    /// Counts the module's first passed check.
+    fn passed(&self, m: u32) {
+        if self.states.get(m as usize).is_some_and(|st| !st.counted.swap(true, Relaxed)) {
+            stats::inc(&self.stats.verifications_ok);
+        }
+    }
+
+    /// Waits for (or runs) the check of the whole module: what `.zip` and
+    /// `.ziphash` need, and every file with `--verify=full`.
+    pub fn verified(&self, m: u32) -> Result<Arc<Verified>> {
+        self.check_refusal(m)?;
+        let st = self.state(m)?;
+        st.whole.get(|| self.run_whole(m), |why| self.refuse(m, why)).map_err(|e| self.or_refused(m, e))
+    }
+
+    /// Waits for (or runs) the check that lets the module's tree files be
+    /// extracted: its file list (lazy), or the whole module (`--verify=full`).
+    pub fn ready(&self, m: u32) -> Result<Arc<Verified>> {
+        if self.opts.verify == Verify::Full {
+            return self.verified(m);
+        }
+        self.check_refusal(m)?;
+        let st = self.state(m)?;
+        st.list.get(|| self.run_list(m), |why| self.refuse(m, why)).map_err(|e| self.or_refused(m, e))
+    }
+
+    /// The module's blob, opened, and its entries; failures say which they were.
+    fn open_module(&self, m: u32) -> std::result::Result<Opened<'_>, Failure> {
         let module = self.module(m).map_err(|e| e.to_string())?;
         let name = label(module);
-        let expected = match &self.trust[m as usize].zip {
-            Ok(Some(h)) => h.clone(),
-            Ok(None) => return Err(format!("{name}: refused: the store has no zip for this module").into()),
-            Err(why) => return Err(why.clone().into()),
-        };
         let Some(zi) = &module.zip else {
             return Err(format!("{name}: refused: the store has no zip for this module").into());
         };
         let blob = store::blob_path(&self.store_dir, &zi.blob);
-        // The log says which it was: a verdict, or a failure to read that the next
-        // access tries again.
-        let fail = |f: Failure| -> Failure {
-            let transient = f.transient;
-            f.map(|what| {
-                if transient {
-                    format!(
-                        "{name}: could not read blob (will retry on the next access): {what} (blob {})",
-                        blob.display()
-                    )
-                } else {
-                    format!(
-                        "{name}: refused: {what} (blob {}); every file of this module fails with EIO",
-                        blob.display()
-                    )
-                }
-            })
-        };
-        let zip =
-            store::open_blob(&self.store_dir, &zi.blob).map_err(|e| fail(Failure::io("cannot open zip blob", &e)))?;
+        let zip = store::open_blob(&self.store_dir, &zi.blob)
+            .map_err(|e| self.blob_failure(module, Failure::io("cannot open zip blob", &e)))?;
         let entries = self.entries(m).map_err(|e| {
             let why = e.to_string();
             if self.is_entries_refusal(m, &why) {
                 Failure::verdict(why)
             } else if matches!(e, Error::Db(_)) {
-                fail(Failure { why, transient: true })
+                Failure { why: format!("{why} (blob {})", blob.display()), transient: true }
             } else {
-                fail(Failure::verdict(why))
+                self.blob_failure(module, Failure::verdict(why))
             }
         })?;
+        Ok((zip, entries, module, zi))
+    }
+
+    /// The log says which it was: a verdict, or a failure to read that the next
+    /// access tries again.
+    fn blob_failure(&self, module: &Module, f: Failure) -> Failure {
+        let name = label(module);
+        let blob = module.zip.as_ref().map(|z| store::blob_path(&self.store_dir, &z.blob)).unwrap_or_default();
+        let transient = f.transient;
+        f.map(|what| {
+            if transient {
+                format!("{name}: could not read blob (will retry on the next access): {what} (blob {})", blob.display())
+            } else {
+                format!("{name}: refused: {what} (blob {}); every file of this module fails with EIO", blob.display())
+            }
+        })
+    }
+
+    /// The trusted `h1:` of the module's zip, or the verdict refusing it.
+    fn trusted_zip_h1(&self, m: u32, module: &Module) -> std::result::Result<String, Failure> {
+        match &self.trust[m as usize].zip {
+            Ok(Some(h)) => Ok(h.clone()),
+            Ok(None) => Err(format!("{}: refused: the store has no zip for this module", label(module)).into()),
+            Err(why) => Err(why.clone().into()),
+        }
+    }
+
+    /// Lazy verification's first step (see the header): the index's file list
+    /// against the trusted `h1:`, nothing inflated.
+    fn run_list(&self, m: u32) -> std::result::Result<Verified, Failure> {
+        let (zip, entries, module, zi) = self.open_module(m)?;
         stats::inc(&self.stats.modules_extracted);
-        if !self.opts.verify {
+        if self.opts.verify == Verify::Off {
             return Ok(Verified { zip, digests: Vec::new() });
         }
-        // Two independent checks, on every core when the module is large: the zip
-        // bytes themselves (served as <v>.zip) must be the bytes imported, and the
-        // tree's Hash1 must be the trusted one. Nothing is served until both pass
-        // (readers wait in `verified`).
-        let check_blob = |got: std::io::Result<String>| match got {
-            Err(e) => Err(fail(Failure::io("cannot read zip blob", &e))),
-            Ok(got) if got != zi.blob => {
-                Err(fail(Failure::verdict(format!("zip blob is corrupt: its sha256 is {got}, expected {}", zi.blob))))
+        let expected = self.trusted_zip_h1(m, module)?;
+        let row = match self.has_digests {
+            true => {
+                let store = self.store.lock().map_err(|_| Failure::verdict("store lock poisoned"))?;
+                store
+                    .digests(module.id)
+                    .map_err(|e| self.blob_failure(module, Failure { why: e.to_string(), transient: true }))?
             }
-            Ok(_) => Ok(()),
+            false => None,
         };
-        let tree = if zi.size < PARALLEL_HASH_BYTES {
-            check_blob(sha256_file(&zip))?;
-            self.hash_tree(m, module, &zip, &entries)
-        } else {
-            let (blob_sha, tree) = std::thread::scope(|s| {
-                let blob_sha = s.spawn(|| sha256_file(&zip));
-                let tree = self.hash_tree(m, module, &zip, &entries);
-                let panicked = || Err(std::io::Error::other("the thread hashing it panicked"));
-                (blob_sha.join().unwrap_or_else(|_| panicked()), tree)
-            });
-            // A blob that is not the one imported says more than whatever is wrong inside it.
-            check_blob(blob_sha)?;
-            tree
+        let digests = match row {
+            None => {
+                // (A store without the table at all said so once, at start.)
+                if self.has_digests {
+                    log::info!(
+                    "{}: no per-file digests in the store index (imported by an older modcachefs): verifying the whole module",
+                        label(module)
+                    );
+                }
+                return self.verified(m).map(|v| Verified { zip, digests: v.digests.clone() }).map_err(|e| {
+                    // Already refused (and logged) or retried by the whole check.
+                    Failure { why: e.to_string(), transient: self.refusal(m).is_none() }
+                });
+            }
+            Some(Err(why)) => {
+                return Err(self.blob_failure(module, Failure::verdict(format!("the index's digest row: {why}"))))
+            }
+            Some(Ok(d)) => d,
         };
-        let (h1, digests) = tree.map_err(fail)?;
-        if h1 != expected {
-            return Err(fail(Failure::verdict(format!("checksum mismatch: expected {expected}, got {h1}"))));
+        // A blob that is not as long as the one imported (truncated, replaced) is
+        // refused before any file is served from it.
+        let size =
+            zip.metadata().map_err(|e| self.blob_failure(module, Failure::io("cannot stat zip blob", &e)))?.len();
+        if size != zi.size {
+            let why = format!("zip blob is corrupt: it is {size} bytes, the index says {}", zi.size);
+            return Err(self.blob_failure(module, Failure::verdict(why)));
         }
-        stats::inc(&self.stats.verifications_ok);
-        Ok(Verified { zip, digests })
+        digests::check_list(module, &entries, &digests, &expected)
+            .map_err(|why| self.blob_failure(module, Failure::verdict(why)))?;
+        self.passed(m);
+        Ok(Verified { zip, digests: digests.files })
     }
 
-    /// The Hash1 of a module's zip blob and the sha256 of each of its files (in
-    /// index order), after checking the blob's structure.
-    ///
-    /// The index was built from this zip at import, but whoever could swap the blob
-    /// could rewrite the index too (and its sha256, sizes, entries and h1 to match):
-    /// the blob's sha256 and the recorded h1 then prove nothing. So the blob passes
-    /// the import validator's structural rules again (names, declared sizes, local
-    /// headers, overlaps, zip64), and the index's entry list must be exactly the one
-    /// the validator reads from it, before a byte is inflated.
-    fn hash_tree(
-        &self,
-        m: u32,
-        module: &Module,
-        zip: &File,
-        entries: &[Entry],
-    ) -> std::result::Result<(String, Vec<[u8; 32]>), Failure> {
-        let layout = zipfmt::check_layout_file(zip, &module.path, &module.version)
-            .map_err(|e| Failure::io("cannot read zip blob", &e))?
-            .map_err(|e| match &e.entry {
-                Some(entry) => format!("invalid module zip: {entry}: {}", e.rule),
-                None => format!("invalid module zip: {}", e.rule),
-            })?;
-        let files = layout.files();
-        if files[..] != entries[..] {
-            let differ = files.iter().zip(entries.iter()).find(|(a, b)| a != b);
-            return Err(match differ {
-                Some((z, i)) => {
-                    format!("the index disagrees with the zip blob about {:?} (index {i:?}, zip {z:?})", i.name)
-                }
-                None => format!("the index lists {} files, the zip blob holds {}", entries.len(), files.len()),
+    /// The whole module: the blob's sha256 as recorded, its structure, and the
+    /// Hash1 of its inflated files against the trusted `h1:` (verifier.rs).
+    fn run_whole(&self, m: u32) -> std::result::Result<Verified, Failure> {
+        let (zip, entries, module, zi) = self.open_module(m)?;
+        if !self.state(m).is_ok_and(|st| st.list.started()) {
+            stats::inc(&self.stats.modules_extracted);
+        }
+        if self.opts.verify == Verify::Off {
+            return Ok(Verified { zip, digests: Vec::new() });
+        }
+        let expected = self.trusted_zip_h1(m, module)?;
+        // With --verify=full, keep the files of small modules: they are about to be
+        // read (and are served only once the verdict is in: see `is_ready`). Only
+        // small ones: a large tree would flush the cache for files nobody may ask for.
+        let keep = self.opts.verify == Verify::Full && zi.tree_size <= self.opts.cache_size / 16;
+        let take = |slot: usize, e: &Entry| -> Option<std::io::Result<[u8; 32]>> {
+            if self.is_large(e) {
+                return None;
             }
-            .into());
-        }
-        // Keep the files of small modules: they are about to be read. (Only small ones:
-        // a large tree would flush the cache for files nobody may ask for.)
-        let keep = layout.total_size <= self.opts.cache_size / 16;
-        // Large trees are inflated in slices, one thread each (the caller's thread
-        // takes the first).
-        let slices = slices_for(&layout.items, layout.total_size);
-        let parts: Vec<std::result::Result<Vec<Hashed>, Failure>> = std::thread::scope(|s| {
-            let rest: Vec<_> = slices[1..]
-                .iter()
-                .map(|r| {
-                    let items = &layout.items[r.clone()];
-                    s.spawn(move || self.hash_items(m, zip, entries, items, keep))
-                })
-                .collect();
-            let mut parts = vec![self.hash_items(m, zip, entries, &layout.items[slices[0].clone()], keep)];
-            parts.extend(
-                rest.into_iter()
-                    .map(|t| t.join().unwrap_or_else(|_| Err(Failure::verdict("a hashing thread panicked")))),
-            );
-            parts
-        });
-        let mut digests = vec![[0u8; 32]; entries.len()];
-        let mut named = Vec::with_capacity(layout.items.len());
-        let mut items = layout.items.iter();
-        for part in parts {
-            for (slot, d) in part? {
-                let Some(item) = items.next() else { break };
-                named.push((item.full.as_str(), d));
-                if let Some(i) = slot {
-                    digests[i] = d;
-                }
+            let (reserved, mut data) = self.reserve(e.size);
+            if let Err(err) = zipfmt::read_entry_into(&zip, e, data.as_mut_slice()) {
+                return Some(Err(err));
             }
+            let d = hash::sha256(&data);
+            self.cache_put((m, slot as u32), Arc::new(data), reserved);
+            Some(Ok(d))
+        };
+        let take: Option<verifier::Take<'_>> = if keep { Some(&take) } else { None };
+        let whole =
+            verifier::verify_zip(&zip, &zi.blob, module, &entries, take).map_err(|f| self.blob_failure(module, f))?;
+        if whole.h1 != expected {
+            let why = format!("checksum mismatch: expected {expected}, got {}", whole.h1);
+            return Err(self.blob_failure(module, Failure::verdict(why)));
         }
-        Ok((hash::hash1(&named), digests))
-    }
-
-    /// The slot and sha256 of each of `items`, directory entries too (Hash1 names them:
-    /// leaving them out would refuse a valid module). With `keep`, files small
-    /// enough for the memory cache are put there, since they are about to be read.
-    fn hash_items(
-        &self,
-        m: u32,
-        zip: &File,
-        entries: &[Entry],
-        items: &[zipfmt::LayoutItem],
-        keep: bool,
-    ) -> std::result::Result<Vec<Hashed>, Failure> {
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let e = &item.entry;
-            // The index is sorted by name and equal to the layout's files: a file's slot.
-            let slot = match item.is_file {
-                true => Some(
-                    entries
-                        .binary_search_by(|x| x.name.as_str().cmp(&e.name))
-                        .map_err(|_| format!("{}: not in the index", crate::logger::printable_str(&e.name)))?,
-                ),
-                false => None,
-            };
-            let d: [u8; 32] = if let Some(slot) = slot.filter(|_| keep && !self.is_large(e)) {
-                let (reserved, mut data) = self.reserve(e.size);
-                zipfmt::read_entry_into(zip, e, data.as_mut_slice())
-                    .map_err(|err| Failure::io("cannot extract", &err))?;
-                let d = hash::sha256(&data);
-                self.cache_put((m, slot as u32), Arc::new(data), reserved);
-                d
-            } else {
-                // Streamed: a large file never sits in memory whole just to be hashed.
-                let mut h = Sha256::new();
-                zipfmt::stream_entry(zip, e, &mut |chunk| h.update(chunk))
-                    .map_err(|err| Failure::io("cannot extract", &err))?;
-                h.finalize().into()
-            };
-            out.push((slot, d));
-        }
-        Ok(out)
+        self.passed(m);
+        Ok(Verified { zip, digests: whole.digests })
     }
 
     /// Files over a sixteenth of the memory cache are served from the spill directory
@@ -565,8 +577,13 @@ impl Content {
         }
     }
 
-    /// A file from the memory cache, if it is there (never extracts).
+    /// A file from the memory cache, if it is there (never extracts), and only
+    /// while its module stands: files kept during a whole check count once it
+    /// passed, and none once the module is refused.
     pub fn cached(&self, m: u32, e: u32) -> Option<Bytes> {
+        if !self.is_ready(m) {
+            return None;
+        }
         let hit = self.cache.lock().ok().and_then(|mut c| c.get(&(m, e)))?;
         stats::inc(&self.stats.cache_hits);
         Some(hit)
@@ -586,26 +603,63 @@ impl Content {
         self.extracting[stripe].lock().map_err(|_| Error::Invalid("lock poisoned".into()))
     }
 
-    /// Refuses bytes that differ from what verification saw (the blob changed since).
-    fn check_digest(&self, v: &Verified, module: &Module, e: u32, entry: &Entry, got: [u8; 32]) -> Result<()> {
-        match v.digests.get(e as usize) {
-            Some(want) if *want != got => {
-                let why = format!(
-                    "{}: {} changed since the module was verified (zip blob modified?); refusing to serve it",
-                    label(module),
-                    crate::logger::printable_str(&entry.name)
-                );
-                log::error!("{why}");
-                stats::inc(&self.stats.verifications_failed);
-                Err(Error::Invalid(why))
+    /// Refuses the module for what one of its files is (logged once, naming both).
+    fn file_verdict(&self, m: u32, module: &Module, entry: &Entry, what: &str) -> Error {
+        let why = format!(
+            "{}: refused: {}: {what}; every file of this module fails with EIO",
+            label(module),
+            crate::logger::printable_str(&entry.name)
+        );
+        let kept = self.refuse(m, &why);
+        self.refused_error(m, &kept)
+    }
+
+    /// A failure to extract: a verdict when it is about the bytes (bad deflate data,
+    /// a CRC or size that disagrees), else the kernel's error, tried again next time.
+    fn extract_error(&self, m: u32, module: &Module, entry: &Entry, err: std::io::Error) -> Error {
+        match err.raw_os_error() {
+            Some(_) => {
+                let blob = module.zip.as_ref().map(|z| store::blob_path(&self.store_dir, &z.blob)).unwrap_or_default();
+                log::warn!("{}: {}: cannot extract: {err}", label(module), crate::logger::printable_str(&entry.name));
+                Error::io(blob, err)
             }
+            None => self.file_verdict(m, module, entry, &format!("cannot extract: {err}")),
+        }
+    }
+
+    /// Lazy verification's structure check of one entry, before it is inflated
+    /// (the whole check covered it otherwise).
+    fn check_structure(&self, m: u32, v: &Verified, module: &Module, entry: &Entry) -> Result<()> {
+        if self.opts.verify != Verify::Lazy {
+            return Ok(());
+        }
+        let full = format!("{}@{}/{}", module.path, module.version, entry.name);
+        match local::check(&v.zip, &full, entry) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(self.file_verdict(m, module, entry, &format!("invalid module zip: {why}"))),
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(self.file_verdict(m, module, entry, "invalid module zip: the entry lies past the end of the blob"))
+            }
+            Err(err) => Err(self.extract_error(m, module, entry, err)),
+        }
+    }
+
+    /// Refuses bytes that differ from the digest the file must have.
+    fn check_digest(&self, m: u32, v: &Verified, module: &Module, e: u32, entry: &Entry, got: [u8; 32]) -> Result<()> {
+        match v.digests.get(e as usize) {
+            Some(want) if *want != got => Err(self.file_verdict(
+                m,
+                module,
+                entry,
+                &format!("its sha256 is {}, the module's file list says {}", hash::hex(&got), hash::hex(want)),
+            )),
             _ => Ok(()),
         }
     }
 
     /// The contents of one (not large) file of a module tree, from the memory cache.
     pub fn file(&self, m: u32, e: u32) -> Result<Bytes> {
-        let v = self.verified(m)?;
+        let v = self.ready(m)?;
         if let Some(hit) = self.cached(m, e) {
             return Ok(hit);
         }
@@ -616,15 +670,11 @@ impl Content {
         stats::inc(&self.stats.cache_misses);
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
+        self.check_structure(m, &v, module, entry)?;
         let (reserved, mut data) = self.reserve(entry.size);
-        zipfmt::read_entry_into(&v.zip, entry, data.as_mut_slice()).map_err(|err| {
-            Error::Invalid(format!(
-                "{}: {}: cannot extract: {err}",
-                label(module),
-                crate::logger::printable_str(&entry.name)
-            ))
-        })?;
-        self.check_digest(&v, module, e, entry, hash::sha256(&data))?;
+        zipfmt::read_entry_into(&v.zip, entry, data.as_mut_slice())
+            .map_err(|err| self.extract_error(m, module, entry, err))?;
+        self.check_digest(m, &v, module, e, entry, hash::sha256(&data))?;
         let data: Bytes = Arc::new(data);
         self.cache_put((m, e), data.clone(), reserved);
         Ok(data)
@@ -633,8 +683,8 @@ impl Content {
     /// A large file of a module tree, extracted once into an unlinked file in the
     /// spill directory; readers pread from it, so it costs no daemon memory.
     pub fn large_file(&self, m: u32, e: u32) -> Result<Arc<File>> {
-        let v = self.verified(m)?;
-        let lookup = || self.spilled.lock().ok().and_then(|mut c| c.get(&(m, e)));
+        let v = self.ready(m)?;
+        let lookup = || self.spilled.lock().ok().and_then(|mut c| c.get(&(m, e))).filter(|_| self.is_ready(m));
         if let Some(f) = lookup() {
             stats::inc(&self.stats.cache_hits);
             return Ok(f);
@@ -647,11 +697,9 @@ impl Content {
         stats::inc(&self.stats.cache_misses);
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
-        let io_err = |what: &str, err: std::io::Error| {
-            Error::Invalid(format!("{}: {}: {what}: {err}", label(module), crate::logger::printable_str(&entry.name)))
-        };
-        let mut out = spill_file(&self.opts.spill_dir)
-            .map_err(|err| io_err(&format!("cannot create a file in {}", self.opts.spill_dir.display()), err))?;
+        self.check_structure(m, &v, module, entry)?;
+        let spill_err = |err: std::io::Error| Error::io(&self.opts.spill_dir, err);
+        let mut out = spill_file(&self.opts.spill_dir).map_err(spill_err)?;
         let mut h = Sha256::new();
         let mut write_err = None;
         zipfmt::stream_entry(&v.zip, entry, &mut |chunk| {
@@ -660,11 +708,11 @@ impl Content {
                 write_err = out.write_all(chunk).err();
             }
         })
-        .map_err(|err| io_err("cannot extract", err))?;
+        .map_err(|err| self.extract_error(m, module, entry, err))?;
         if let Some(err) = write_err {
-            return Err(io_err("cannot write to the spill directory", err));
+            return Err(spill_err(err));
         }
-        self.check_digest(&v, module, e, entry, h.finalize().into())?;
+        self.check_digest(m, &v, module, e, entry, h.finalize().into())?;
         let f = Arc::new(out);
         if let Ok(mut c) = self.spilled.lock() {
             stats::add(&self.stats.cache_evictions, c.insert((m, e), f.clone(), entry.size));
@@ -674,13 +722,24 @@ impl Content {
         Ok(f)
     }
 
-    /// Whether answering for this module can block: not yet verified (or failed,
-    /// which is quick too, but rare enough to leave to the workers).
-    pub fn is_verified(&self, m: u32) -> bool {
-        self.states.get(m as usize).is_some_and(|st| st.verify.try_lock().is_ok_and(|g| matches!(*g, VState::Ok(_))))
+    /// Whether the module's tree files may be served from the caches now, without
+    /// waiting: its check passed and no verdict refused it since.
+    pub fn is_ready(&self, m: u32) -> bool {
+        let Some(st) = self.states.get(m as usize) else { return false };
+        let passed = match self.opts.verify {
+            Verify::Full => st.whole.passed().is_some(),
+            Verify::Lazy | Verify::Off => st.list.passed().is_some(),
+        };
+        passed && st.refused.get().is_none()
     }
 
-    /// `<v>.ziphash`: only once the module verified (cmd/go trusts this file).
+    /// Whether the whole module verified (what `.zip` and `.ziphash` need), and
+    /// was not refused since.
+    pub fn is_verified(&self, m: u32) -> bool {
+        self.states.get(m as usize).is_some_and(|st| st.whole.passed().is_some() && st.refused.get().is_none())
+    }
+
+    /// `<v>.ziphash`: only once the whole module verified (cmd/go trusts this file).
     pub fn ziphash(&self, m: u32) -> Result<Vec<u8>> {
         self.verified(m)?;
         let module = self.module(m)?;
@@ -697,67 +756,8 @@ impl Content {
     }
 }
 
-/// Up to `size` bytes of `f` from `offset` (fewer at the end of the file).
-/// A zip entry's slot in the module's (sorted) entry list, None for a directory
-/// entry, and the sha256 of its contents.
-type Hashed = (Option<usize>, [u8; 32]);
+/// A module's zip blob, opened, its entries, its row and the row's zip.
+type Opened<'a> = (File, Arc<[Entry]>, &'a Module, &'a store::ZipInfo);
 
 /// Entry lists longer than this are read from the index on their own connection.
 const PRIVATE_READ_ENTRIES: u64 = 20_000;
-
-/// Trees smaller than this are hashed by one thread: starting more costs more
-/// than it saves.
-const PARALLEL_HASH_BYTES: u64 = 8 << 20;
-
-/// Splits `items` into contiguous slices of about equal uncompressed size, one per
-/// core (at most 4), so a large module's verification uses the whole machine.
-fn slices_for(items: &[zipfmt::LayoutItem], total_size: u64) -> Vec<std::ops::Range<usize>> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) as u64;
-    if total_size < PARALLEL_HASH_BYTES || cores < 2 || items.len() < 2 {
-        return std::iter::once(0..items.len()).collect();
-    }
-    let share = total_size.div_ceil(cores);
-    let (mut out, mut start, mut acc) = (Vec::new(), 0, 0u64);
-    for (i, item) in items.iter().enumerate() {
-        acc += item.entry.size;
-        if acc >= share && out.len() + 1 < cores as usize && i + 1 < items.len() {
-            out.push(start..i + 1);
-            (start, acc) = (i + 1, 0);
-        }
-    }
-    out.push(start..items.len());
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(size: u64) -> zipfmt::LayoutItem {
-        let entry = Entry { name: String::new(), data_offset: 0, compressed_size: size, size, method: 8, crc32: 0 };
-        zipfmt::LayoutItem { full: String::new(), label: String::new(), is_file: true, entry }
-    }
-
-    /// Slices cover every item once, in order, and share the bytes about evenly.
-    #[test]
-    fn hashing_slices_are_contiguous_and_balanced() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-        // Small trees: one slice, however many items.
-        let small: Vec<_> = (0..1000).map(|_| item(1000)).collect();
-        assert_eq!(slices_for(&small, 1_000_000), vec![0..1000]);
-        // 40 files of 1 MiB and one of 9 MiB at the end.
-        let mut big: Vec<_> = (0..40).map(|_| item(1 << 20)).collect();
-        big.push(item(9 << 20));
-        let total: u64 = big.iter().map(|i| i.entry.size).sum();
-        let slices = slices_for(&big, total);
-        assert!(!slices.is_empty() && slices.len() <= cores, "{slices:?}");
-        assert_eq!(slices.first().map(|r| r.start), Some(0));
-        assert_eq!(slices.last().map(|r| r.end), Some(big.len()));
-        assert!(slices.windows(2).all(|w| w[0].end == w[1].start && w[0].start < w[0].end), "{slices:?}");
-        let share = total.div_ceil(cores as u64);
-        for r in &slices[..slices.len() - 1] {
-            let bytes: u64 = big[r.clone()].iter().map(|i| i.entry.size).sum();
-            assert!(bytes >= share && bytes < share + (9 << 20), "{r:?}: {bytes} bytes, share {share}");
-        }
-    }
-}

@@ -242,7 +242,8 @@ impl Fs {
         let c = &self.content;
         match kind {
             Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(Some(false)),
-            Kind::ModuleFile(m, _) | Kind::Zip(m) | Kind::ZipHash(m) => drop(c.verified(m)?),
+            Kind::ModuleFile(m, _) => drop(c.ready(m)?),
+            Kind::Zip(m) | Kind::ZipHash(m) => drop(c.verified(m)?),
             Kind::Mod(m) => drop(c.mod_file(m)?),
             Kind::List(_) | Kind::Info(_) | Kind::Sumdb(_) => {}
         }
@@ -260,9 +261,8 @@ impl Fs {
         let c = &self.content;
         let ns = self.ns.read().ok()?;
         let data = match ns.kind(ino)? {
-            // A module's files are cached during its verification, before the
-            // verdict: they count only once it passed.
-            Kind::ModuleFile(m, e) if c.is_verified(m) => c.cached(m, e)?,
+            // `cached` serves only files of a module that passed its check.
+            Kind::ModuleFile(m, e) => c.cached(m, e)?,
             Kind::List(l) => bytes(self.list_bytes(&ns, l)),
             Kind::Info(m) => bytes(c.modules.get(m as usize)?.info.clone().unwrap_or_default()),
             Kind::Mod(m) if c.has_mod(m) => c.mod_file(m).ok()?,
@@ -284,7 +284,7 @@ impl Fs {
         let out = match kind {
             Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(None),
             Kind::ModuleFile(m, e) => {
-                c.verified(m)?;
+                c.ready(m)?;
                 if c.entries(m)?.get(e as usize).is_some_and(|en| c.is_large(en)) {
                     let f = c.large_file(m, e)?;
                     crate::content::pread(&f, offset, size).map_err(|e| Error::io("spilled file", e))?

@@ -1,11 +1,14 @@
 //! `modcachefs verify`: recompute every hash from the blobs and check them against
-//! the index. Read-only; runs on as many threads as asked.
+//! the index and the trusted sums. Read-only; runs on as many threads as asked.
+//! Zips go through the mount's whole-module verifier (content/verifier.rs), which
+//! streams them: memory stays bounded whatever the size of a module.
 
+use crate::content::{trust, verifier};
 use crate::error::Result;
 use crate::hash;
 use crate::logger::printable_str;
-use crate::store::{self, Module, Store};
-use crate::zipfmt;
+use crate::store::{self, Module, Store, SumKind};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -15,51 +18,87 @@ pub struct Report {
     pub zips: usize,
     pub bytes: u64,
     pub problems: Vec<String>,
+    /// Zips whose index rows have no per-file digests (imported by an older
+    /// modcachefs): mounts verify them whole; not a problem.
+    pub without_digests: usize,
 }
 
+/// The trusted sums of one module version: (h1, source) by kind.
+pub type Sums = HashMap<SumKind, Vec<(String, String)>>;
+
 /// Checks one module: both blobs exist and match their names, the .mod hashes to
-/// the recorded `/go.mod` h1, the zip is still valid, hashes to the recorded h1 and
-/// has exactly the entries the index lists.
-pub fn check_module(store: &Store, m: &Module, entries: &[zipfmt::Entry]) -> Vec<String> {
+/// the recorded `/go.mod` h1, the zip is still valid, hashes to the recorded h1,
+/// has exactly the entries the index lists, and its files hash to the digests the
+/// index lists (`digests`, when it has them); the recorded hashes agree with the
+/// trusted sums.
+pub fn check_module(
+    store: &Store,
+    m: &Module,
+    entries: &[crate::zipfmt::Entry],
+    digests: Option<&store::ZipDigests>,
+    sums: &Sums,
+) -> Vec<String> {
     let label = printable_str(&label(m));
     let mut problems = Vec::new();
+    let trusted = |kind| sums.get(&kind).map(Vec::as_slice).unwrap_or(&[]);
+    if let Err(why) = trust::check(&label, SumKind::Mod, &m.mod_h1, trusted(SumKind::Mod)) {
+        problems.push(why);
+    }
     // Read as the mount reads them: no symlink followed, nothing over the limit read.
-    let blob = |digest: &str, what: &str, problems: &mut Vec<String>| -> Option<Vec<u8>> {
-        let limit = if what == "zip" { zipfmt::MAX_ZIP_SIZE } else { crate::rows::MAX_MOD_SIZE };
-        match store::read_blob_limited(store.dir(), digest, limit) {
-            Ok(b) if store::digest_hex(&b) == digest => Some(b),
-            Ok(_) => {
-                problems.push(format!(
-                    "{label}: {what} blob {} is corrupt (content does not match its name)",
-                    store.blob_path(digest).display()
-                ));
-                None
+    match store::read_blob_limited(store.dir(), &m.mod_blob, crate::rows::MAX_MOD_SIZE) {
+        Ok(b) if store::digest_hex(&b) != m.mod_blob => problems.push(format!(
+            "{label}: .mod blob {} is corrupt (content does not match its name)",
+            store.blob_path(&m.mod_blob).display()
+        )),
+        Ok(b) => {
+            let got = hash::hash1_gomod(&b);
+            if got != m.mod_h1 {
+                problems.push(format!("{label}: .mod hashes to {got}, index says {}", m.mod_h1));
             }
-            Err(e) => {
-                problems.push(format!("{label}: {what} blob missing or unreadable: {e}"));
-                None
-            }
+        }
+        Err(e) => problems.push(format!("{label}: .mod blob missing or unreadable: {e}")),
+    }
+    let Some(z) = &m.zip else { return problems };
+    if let Err(why) = trust::check(&label, SumKind::Zip, &z.h1, trusted(SumKind::Zip)) {
+        problems.push(why);
+    }
+    let zip = match store::open_blob(store.dir(), &z.blob) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push(format!("{label}: zip blob missing or unreadable: {e}"));
+            return problems;
         }
     };
-    if let Some(b) = blob(&m.mod_blob, ".mod", &mut problems) {
-        let got = hash::hash1_gomod(&b);
-        if got != m.mod_h1 {
-            problems.push(format!("{label}: .mod hashes to {got}, index says {}", m.mod_h1));
+    match verifier::verify_zip(&zip, &z.blob, m, entries, None) {
+        Err(f) if f.why.starts_with("zip blob is corrupt") => problems.push(format!(
+            "{label}: zip blob {} is corrupt (content does not match its name)",
+            store.blob_path(&z.blob).display()
+        )),
+        Err(f) if f.transient => problems.push(format!("{label}: zip blob missing or unreadable: {}", f.why)),
+        Err(f) if f.why.starts_with("the index") => {
+            problems.push(format!("{label}: the index's entry list does not match the zip: {}", f.why))
         }
-    }
-    if let Some(z) = &m.zip {
-        if let Some(b) = blob(&z.blob, "zip", &mut problems) {
-            match zipfmt::inspect(&b, &m.path, &m.version) {
-                Ok(mz) if mz.h1 != z.h1 => {
-                    problems.push(format!("{label}: zip hashes to {}, index says {} ({})", mz.h1, z.h1, z.h1_origin))
-                }
-                Ok(mz) if mz.entries != entries => {
-                    problems.push(format!("{label}: the index's entry list does not match the zip"))
-                }
-                Ok(_) => {}
-                Err(e) => problems.push(format!("zip no longer valid: {e}")),
+        Err(f) => problems.push(format!("{label}: zip no longer valid: {}", f.why)),
+        Ok(w) if w.h1 != z.h1 => {
+            problems.push(format!("{label}: zip hashes to {}, index says {} ({})", w.h1, z.h1, z.h1_origin))
+        }
+        Ok(w) => match digests {
+            Some(d) if d.files != w.digests => {
+                let i = d.files.iter().zip(&w.digests).position(|(a, b)| a != b);
+                let which = i.and_then(|i| entries.get(i)).map_or("?".into(), |e| printable_str(&e.name));
+                problems.push(format!(
+                    "{label}: the index's file digests do not match the zip ({} listed for {} files; first differing: {which})",
+                    d.files.len(),
+                    w.digests.len()
+                ));
             }
-        }
+            Some(d) => {
+                if let Err(why) = crate::content::digests::check_list(m, entries, d, &z.h1) {
+                    problems.push(format!("{label}: {why}"));
+                }
+            }
+            None => {}
+        },
     }
     problems
 }
@@ -71,6 +110,11 @@ fn label(m: &Module) -> String {
 pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Report> {
     let store = Store::open_ro(store_dir)?;
     let rows = store.modules()?;
+    let mut sums: HashMap<(String, String), Sums> = HashMap::new();
+    for s in store.sums()? {
+        sums.entry((s.path, s.version)).or_default().entry(s.kind).or_default().push((s.h1, s.source));
+    }
+    let has_digests = store.has_digests()?;
     drop(store);
     let count = rows.len();
     // The rows a mount would refuse are problems here, and are not checked further.
@@ -78,6 +122,7 @@ pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(us
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let report = Mutex::new(Report { modules: count, problems: refused, ..Default::default() });
+    let no_sums = Sums::new();
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
         for _ in 0..threads.max(1) {
@@ -91,7 +136,21 @@ pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(us
                         Some(z) => store.entries_at_most(m.id, z.file_count + 1)?,
                         None => store.entries_at_most(m.id, 1)?,
                     };
-                    let mut problems = check_module(&store, m, &entries);
+                    let mut problems = Vec::new();
+                    let row = match (&m.zip, has_digests) {
+                        (Some(_), true) => store.digests(m.id)?,
+                        _ => None,
+                    };
+                    let digests = match &row {
+                        Some(Ok(d)) => Some(d),
+                        Some(Err(why)) => {
+                            problems.push(format!("{}: the index's digest row: {why}", printable_str(&label(m))));
+                            None
+                        }
+                        None => None,
+                    };
+                    let key = (m.path.clone(), m.version.clone());
+                    problems.extend(check_module(&store, m, &entries, digests, sums.get(&key).unwrap_or(&no_sums)));
                     if let Err(why) = crate::rows::check_entries(m, &entries) {
                         problems.push(format!("{}: the index's entry list: {why}", printable_str(&label(m))));
                     }
@@ -99,6 +158,7 @@ pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(us
                         if let Some(z) = &m.zip {
                             r.zips += 1;
                             r.bytes += z.size;
+                            r.without_digests += usize::from(row.is_none());
                         }
                         r.problems.extend(problems);
                     }

@@ -505,6 +505,8 @@ fn store_module(store: &Store, tx: &store::Tx<'_>, p: Prepared, report: &mut Rep
     }
     let mod_blob = store::digest_hex(&p.mod_bytes);
     store.put_blob(&mod_blob, &p.mod_bytes)?;
+    let prefix = format!("{}@{}/", p.path, p.version);
+    let digests = p.zip.as_ref().and_then(|(_, mz)| store::ZipDigests::from_hashed(&prefix, &mz.entries, &mz.hashed));
     let zip = match &p.zip {
         Some((bytes, mz)) => {
             let blob = p.zip_blob.clone().unwrap_or_else(|| store::digest_hex(bytes));
@@ -533,6 +535,7 @@ fn store_module(store: &Store, tx: &store::Tx<'_>, p: Prepared, report: &mut Rep
         mod_h1_origin: mod_origin.as_deref().unwrap_or("computed"),
         info: p.info.as_deref(),
         zip,
+        digests: digests.as_ref(),
     })
 }
 
@@ -546,13 +549,8 @@ fn check_against_sums(
     label: &str,
 ) -> Result<Option<String>> {
     let sums = tx.sums_for(path, version, kind)?;
-    if let Some((bad_h1, bad_source)) = sums.iter().find(|(s, _)| s != h1) {
-        let what = if kind == SumKind::Mod { "go.mod" } else { "zip" };
-        return Err(Error::Invalid(format!(
-            "{label}: {what} hash {h1} contradicts the trusted sum {} from {}; not imported",
-            bad_h1, bad_source
-        )));
-    }
+    crate::content::trust::check(label, kind, h1, &sums)
+        .map_err(|why| Error::Invalid(format!("{why}; not imported")))?;
     Ok(crate::sumdb::import::origin_of(&sums))
 }
 

@@ -46,6 +46,20 @@ CREATE TABLE IF NOT EXISTS entries (
     PRIMARY KEY (module_id, name)
 ) WITHOUT ROWID;
 
+-- The sha256 of every file of a module zip (schema 3), so a mount can check the
+-- zip's file list against its h1 without inflating anything, then each file as
+-- it is extracted. files: the 32-byte digests of the module's entries, in
+-- entries order (by name); dirs: the zip's directory entries (which h1 hashes,
+-- as empty files, but which are not extracted), each as named in the zip less its
+-- leading "<module>@<version>" (so "/" is the bare root entry, "/sub/" a
+-- directory), each followed by "\n". A module imported by an older modcachefs has no row
+-- here: it is verified whole on first access.
+CREATE TABLE IF NOT EXISTS digests (
+    module_id INTEGER PRIMARY KEY REFERENCES modules(id),
+    files     BLOB NOT NULL,
+    dirs      TEXT NOT NULL
+);
+
 -- Trusted sums from go.sum files, kept even for modules the store does not hold
 -- (yet): a later import or a mount checks against them.
 CREATE TABLE IF NOT EXISTS sums (

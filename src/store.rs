@@ -22,6 +22,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod digests;
 mod legacy;
 mod maintain;
 mod manifest;
@@ -29,13 +30,16 @@ mod reader;
 mod segments;
 mod writer;
 
+pub use digests::ZipDigests;
 pub use maintain::{compact, gc, rm, CompactReport, GcReport, RmReport};
 pub use reader::{Changes, PathChild};
 pub use writer::{NewModule, Tx, Upsert};
 
 /// Bumped whenever schema.sql changes in a way older binaries cannot read.
 /// 2: checksum-database tables (sumdb_*); readers treat their absence as "no database".
-/// 3: segments (the `removed` table of tombstones; ids from the manifest).
+/// 3: segments (the `removed` table of tombstones; ids from the manifest), and
+/// per-file digests (`digests`, see store/digests.rs): modules imported without
+/// them are verified whole on first access until imported again.
 pub const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("schema.sql");
 

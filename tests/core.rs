@@ -13,7 +13,7 @@
 mod common;
 
 use common::zipgen::{build, deflated, h1_of, stored};
-use modcachefs::content::{Content, Options};
+use modcachefs::content::{Content, Options, Verify};
 use modcachefs::error::Error;
 use modcachefs::fs::{Attr, Fs};
 use modcachefs::hash::hash1_gomod;
@@ -153,7 +153,7 @@ impl Fixture {
     fn core(&self, go_sum: &[Sum]) -> Fs {
         let spill = self.tmp.path().join("spill");
         std::fs::create_dir_all(&spill).expect("spill dir");
-        let opts = Options { verify: true, cache_size: CACHE_SIZE, spill_dir: spill, spill_size: 16 << 20 };
+        let opts = Options { verify: Verify::Lazy, cache_size: CACHE_SIZE, spill_dir: spill, spill_size: 16 << 20 };
         let st = Store::open_ro(&self.store).expect("open the store");
         let content = Content::new(st, go_sum, opts, Arc::new(Stats::default())).expect("content");
         Fs::new(content)
@@ -496,7 +496,7 @@ fn stored_entries_are_served_too() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     st.publish().unwrap();
     let opts =
-        Options { verify: true, cache_size: CACHE_SIZE, spill_dir: tmp.path().to_path_buf(), spill_size: 1 << 20 };
+        Options { verify: Verify::Lazy, cache_size: CACHE_SIZE, spill_dir: tmp.path().to_path_buf(), spill_size: 1 << 20 };
     let content = Content::new(Store::open_ro(&store_dir).unwrap(), &[], opts, Arc::new(Stats::default())).unwrap();
     let fs = Fs::new(content);
     assert_eq!(read_all(&fs, "example.com/plain@v1.0.0/p.go", 3).unwrap(), b"package p\n");

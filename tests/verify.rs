@@ -4,19 +4,9 @@
 //! share one verification.
 
 mod common;
+use common::damage::{blob_of, rewrite_one_go_file};
 use common::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-
-fn blob_of(store: &Path, module: &str) -> (PathBuf, String) {
-    let conn = index(store);
-    let (blob, version): (String, String) = conn
-        .query_row("SELECT zip_blob, version FROM modules WHERE path = ?1 AND zip_blob IS NOT NULL", [module], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap_or_else(|e| panic!("{module} not in store: {e}"));
-    (modcachefs::store::blob_path(store, &blob), format!("{module}@{version}"))
-}
 
 /// (offset, compressed size) of the largest deflated entry of a module.
 fn deflated_entry(store: &Path, module: &str) -> (u64, u64) {
@@ -61,25 +51,11 @@ fn damaged_modules_fail_alone() {
 
     // Same names, different content: a zip rebuilt with one file changed.
     let (rewritten, rewritten_mv) = blob_of(&store, "github.com/spf13/cast");
-    let orig = std::fs::read(&rewritten).unwrap();
-    let mut za = zip::ZipArchive::new(std::io::Cursor::new(orig)).unwrap();
-    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let mut changed = false;
-    for i in 0..za.len() {
-        let mut f = za.by_index(i).unwrap();
-        let name = f.name().to_string();
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut f, &mut data).unwrap();
-        if !changed && name.ends_with(".go") {
-            data.extend_from_slice(b"\n// injected\n");
-            changed = true;
-        }
-        out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
-        out.write_all(&data).unwrap();
-    }
-    std::fs::write(&rewritten, out.finish().unwrap().into_inner()).unwrap();
+    rewrite_one_go_file(&rewritten);
 
-    let m = Mount::new(&store, &tmp.path().join("mnt"), &[]);
+    // The whole module on first access, as before lazy verification (the default:
+    // tests/lazy_verify.rs) existed.
+    let m = Mount::new(&store, &tmp.path().join("mnt"), &["--verify=full"]);
     for mv in [&flip_mv, &trunc_mv, &gone_mv, &rewritten_mv] {
         assert_eio(&some_file(&m.dir, mv));
         // The zip and ziphash of a module that failed verification are refused too.

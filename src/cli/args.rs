@@ -122,9 +122,9 @@ pub(crate) struct MountArgs {
     /// Disk space those large files may use, e.g. 4GiB
     #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = values::disk_size)]
     pub(crate) cache_dir_size: u64,
-    /// Check every module against its trusted hash before serving it
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
-    pub(crate) verify: bool,
+    /// Check modules against their trusted hashes before serving them: lazy (each file as it is read; the default, also "on"), full (the whole module on first access) or off
+    #[arg(long, value_name = "lazy|full|off", default_value = "lazy", value_parser = crate::content::Verify::parse, action = clap::ArgAction::Set)]
+    pub(crate) verify: crate::content::Verify,
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
     pub(crate) go_sum: Vec<PathBuf>,
@@ -168,14 +168,6 @@ pub(crate) enum StatsFormat {
     Json,
     /// The Prometheus text exposition format (node_exporter textfile collector)
     Prometheus,
-}
-
-pub(crate) fn parse_on_off(s: &str) -> Result<bool, String> {
-    match s {
-        "on" | "true" | "yes" | "1" => Ok(true),
-        "off" | "false" | "no" | "0" => Ok(false),
-        _ => Err(format!("expected on or off, not {s:?}")),
-    }
 }
 
 #[derive(Args)]

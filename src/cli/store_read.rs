@@ -99,6 +99,12 @@ pub(crate) fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u
         eprintln!();
     }
     let secs = t0.elapsed().as_secs_f64();
+    if report.without_digests > 0 && !a.json {
+        eprintln!(
+            "modcachefs: {} zips have no per-file digests in the index (imported by an older modcachefs): mounts verify them whole; importing their sources again records them",
+            report.without_digests
+        );
+    }
     if a.json {
         let out = serde_json::json!({
             "modules": report.modules,

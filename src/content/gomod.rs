@@ -22,7 +22,7 @@ impl Content {
         let p = store::blob_path(&self.store_dir, &module.mod_blob);
         let data = store::read_blob_limited(&self.store_dir, &module.mod_blob, MAX_MOD_SIZE)
             .map_err(|e| self.mod_failed(m, Failure::io(&format!(".mod blob {}", p.display()), &e)))?;
-        if self.opts.verify {
+        if self.opts.verify != super::Verify::Off {
             let got = hash::hash1_gomod(&data);
             if got != expected {
                 let why = format!("go.mod checksum mismatch: expected {expected}, got {got} (blob {})", p.display());

@@ -30,9 +30,9 @@ pub(crate) struct ServeArgs {
     /// Address to listen on, HOST:PORT (repeatable) [default: 127.0.0.1:3000]; port 0 picks a free port
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Vec<String>,
-    /// Check every module against its trusted hash before serving it
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off(), action = clap::ArgAction::Set)]
-    pub(crate) verify: bool,
+    /// Check modules against their trusted hashes before serving them: lazy (the default, also "on"), full or off, as mount's (a zip is always verified whole before it is sent)
+    #[arg(long, value_name = "lazy|full|off", default_value = "lazy", value_parser = crate::content::Verify::parse, action = clap::ArgAction::Set)]
+    pub(crate) verify: crate::content::Verify,
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
     pub(crate) go_sum: Vec<PathBuf>,
@@ -54,11 +54,6 @@ pub(crate) struct ServeArgs {
     /// With --daemon: append logs here [default: _modcachefs-serve-ADDR.log beside the stats sockets]
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,
-}
-
-/// `on` or `off`, as `mount --verify` takes it.
-fn on_off() -> impl clap::builder::TypedValueParser<Value = bool> {
-    clap::builder::TypedValueParser::map(clap::builder::PossibleValuesParser::new(["on", "off"]), |s: String| s == "on")
 }
 
 /// What every request handler shares.

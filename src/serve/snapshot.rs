@@ -52,7 +52,7 @@ pub(crate) fn signature(store_dir: &Path) -> Signature {
 pub(crate) struct Opener {
     pub(crate) store_dir: PathBuf,
     pub(crate) sums: Vec<Sum>,
-    pub(crate) verify: bool,
+    pub(crate) verify: content::Verify,
     pub(crate) stats: Arc<Stats>,
 }
 

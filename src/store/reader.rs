@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// The segment holding the newest row with this id.
-    fn segment_of_id(&self, id: i64) -> Result<Option<(usize, Module)>> {
+    pub(super) fn segment_of_id(&self, id: i64) -> Result<Option<(usize, Module)>> {
         for (i, s) in self.segs.iter().enumerate() {
             let mut st = s.conn.prepare_cached(&format!("SELECT {MODULE_COLS} FROM modules WHERE id = ?1"))?;
             if let Some(m) = st.query_row([id], module_from_row).optional()? {
@@ -335,6 +335,7 @@ mod tests {
                 mod_h1_origin: "computed",
                 info: None,
                 zip: None,
+                digests: None,
             };
             tx.upsert_module(&m).unwrap();
         }

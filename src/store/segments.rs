@@ -410,12 +410,22 @@ fn merge_into(out: &Connection, inputs: &[PathBuf], drop_tombstones_before: Opti
         out.execute_batch("BEGIN")?;
         let has_removed: bool =
             out.query_row("SELECT EXISTS (SELECT 1 FROM s.sqlite_schema WHERE name = 'removed')", [], |r| r.get(0))?;
+        // A segment converted from an older store may have no digests (its modules
+        // are verified whole until imported again).
+        let has_digests: bool =
+            out.query_row("SELECT EXISTS (SELECT 1 FROM s.sqlite_schema WHERE name = 'digests')", [], |r| r.get(0))?;
+        let digests = if has_digests {
+            "INSERT INTO main.digests SELECT * FROM s.digests WHERE module_id IN (SELECT id FROM temp.pick);"
+        } else {
+            ""
+        };
         out.execute_batch(&format!(
             "CREATE TEMP TABLE pick AS SELECT m.id FROM s.modules m \
                WHERE NOT EXISTS (SELECT 1 FROM main.modules o WHERE o.path = m.path AND o.version = m.version) \
                  AND NOT EXISTS (SELECT 1 FROM main.removed r WHERE r.path = m.path AND r.version = m.version);
              INSERT INTO main.modules ({MOD_COLS}) SELECT {MOD_COLS} FROM s.modules WHERE id IN (SELECT id FROM temp.pick);
              INSERT INTO main.entries SELECT * FROM s.entries WHERE module_id IN (SELECT id FROM temp.pick);
+             {digests}
              DROP TABLE temp.pick;
              INSERT OR IGNORE INTO main.sums SELECT * FROM s.sums;"
         ))?;

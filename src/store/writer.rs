@@ -46,7 +46,7 @@ impl Writer {
 /// A write transaction: everything in it becomes part of the writer's segment
 /// together or not at all (and visible to readers only when published).
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    pub(super) tx: rusqlite::Transaction<'a>,
     store: &'a Store,
 }
 
@@ -59,6 +59,8 @@ pub struct NewModule<'a> {
     pub mod_h1_origin: &'a str,
     pub info: Option<&'a [u8]>,
     pub zip: Option<(ZipInfo, &'a [Entry])>,
+    /// The sha256 of the zip's files (see [`super::ZipDigests`]), written with the zip.
+    pub digests: Option<&'a super::ZipDigests>,
 }
 
 /// What an upsert did.
@@ -107,6 +109,9 @@ impl Tx<'_> {
                 zip: m.zip.as_ref().map(|(z, _)| z.clone()),
             };
             self.insert_row(&row, m.zip.as_ref().map(|(_, e)| *e).unwrap_or(&[]))?;
+            if let (Some(d), Some(_)) = (m.digests, &m.zip) {
+                self.set_digests(id, d)?;
+            }
             w.next_id.set(id + 1);
             w.delta.set(w.delta.get() + 1);
             return Ok(Upsert::Added);
@@ -137,10 +142,20 @@ impl Tx<'_> {
                 entries = Some(*e);
             }
         }
-        if new == old {
+        // A module imported before the store had digests gains them when imported
+        // again (its zip's h1 was checked equal above).
+        let digests = m.digests.filter(|_| m.zip.is_some() && new.zip.is_some());
+        let gains_digests = match digests {
+            Some(_) => entries.is_some() || super::digests::row(&self.store.segs[seg].conn, old.id)?.is_none(),
+            None => false,
+        };
+        if new == old && !gains_digests {
             return Ok(Upsert::Unchanged);
         }
         self.rewrite(seg, &old, &new, entries)?;
+        if let Some(d) = digests {
+            self.set_digests(new.id, d)?;
+        }
         Ok(Upsert::Completed)
     }
 
@@ -179,6 +194,10 @@ impl Tx<'_> {
                 self.insert_entries(new.id, e)?;
             }
             return Ok(());
+        }
+        if entries.is_none() {
+            // The copy keeps the digests the older row had (a zip gained now brings its own).
+            super::digests::copy_row(&self.store.segs[seg].conn, &self.tx, old.id)?;
         }
         let copied;
         let list = match entries {
@@ -280,6 +299,7 @@ impl Tx<'_> {
             let Some((seg, m)) = self.store.locate(path, version)? else { continue };
             if seg == 0 {
                 self.tx.execute("DELETE FROM entries WHERE module_id = ?1", [m.id])?;
+                self.tx.execute("DELETE FROM digests WHERE module_id = ?1", [m.id])?;
                 self.tx.execute("DELETE FROM modules WHERE id = ?1", [m.id])?;
             }
             self.tx.execute(

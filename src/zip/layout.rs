@@ -46,10 +46,10 @@ pub fn inspect(zip: &[u8], module: &str, version: &str) -> Result<ModuleZip, Zip
             entry: Some(item.label.clone()),
             rule: d.to_string(),
         })?;
-        pairs.push((item.full.as_str(), <[u8; 32]>::from(sha.finalize())));
+        pairs.push((item.full.clone(), <[u8; 32]>::from(sha.finalize())));
     }
     let h1 = hash1(&pairs);
-    Ok(ModuleZip { entries: layout.files(), h1, total_size: layout.total_size })
+    Ok(ModuleZip { entries: layout.files(), h1, total_size: layout.total_size, hashed: pairs })
 }
 
 /// One entry of a module zip whose structure passed [`check_layout`].

@@ -94,6 +94,9 @@ pub struct ModuleZip {
     pub h1: String,
     /// Sum of the uncompressed sizes of `entries`.
     pub total_size: u64,
+    /// What `h1` hashed: every entry's full name and sha256, directories included
+    /// (the index keeps them, so a mount can check the list without inflating).
+    pub hashed: Vec<(String, [u8; 32])>,
 }
 
 /// Why a module zip was refused: the module, the entry (when one is to blame) and

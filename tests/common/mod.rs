@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod damage;
 pub mod fixtures;
 pub mod mounts;
 pub mod zipgen;
