@@ -290,13 +290,7 @@ impl Filesystem for Adapter {
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
-        let (mut bytes, mut files) = (0u64, 0u64);
-        for m in self.fs.content.modules.iter() {
-            if let Some(z) = &m.zip {
-                bytes += z.tree_size;
-                files += z.file_count;
-            }
-        }
+        let (bytes, files) = self.fs.statfs_figures();
         reply.statfs(bytes.div_ceil(4096), 0, 0, files, 0, 4096, 255, 4096);
     }
 
@@ -611,8 +605,8 @@ pub fn check_mountpoint(mp: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM/SIGHUP or an
-/// external unmount. SIGUSR1 logs the counters.
+/// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM or an external
+/// unmount. SIGHUP re-reads the store; SIGUSR1 logs the counters.
 pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::daemon::Ready) -> Result<()> {
     let mp = PathBuf::from(mountpoint);
     if is_stale_mount(&mp) {
@@ -690,6 +684,9 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
             return Err(Error::Invalid(format!("{}: cannot mount: {e}", mp.display())));
         }
     };
+    // Follows the store as imports commit (live.rs); SIGHUP polls at once.
+    let live =
+        crate::live::start(fs.clone(), Some(Box::new(session.notifier()))).map_err(|e| Error::io("live thread", e))?;
     // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
     // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
     // and would umount(2) the path again, failing, or taking down a new mount made
@@ -715,8 +712,8 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
     ready.ok();
     crate::daemon::sd_notify(&format!("READY=1\nMAINPID={}\nSTATUS=serving {}", std::process::id(), mp.display()));
     log::info!(
-        "serving {} modules at {} (stats: modcachefs stats {})",
-        fs.content.modules.len(),
+        "serving {} at {} (stats: modcachefs stats {})",
+        fs.content.store_dir().display(),
         mp.display(),
         mp.display()
     );
@@ -729,6 +726,11 @@ pub fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::da
         if gone.load(std::sync::atomic::Ordering::SeqCst) {
             log::info!("{} was unmounted", mp.display());
             break;
+        }
+        if sig == libc::SIGHUP {
+            // "Re-read the store now", as daemons conventionally take it.
+            live.reload_now();
+            continue;
         }
         if sig == libc::SIGUSR1 {
             let mi = unsafe { libc::mallinfo2() };

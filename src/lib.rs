@@ -17,6 +17,7 @@ pub mod hash;
 pub mod import;
 pub mod input;
 pub mod json;
+pub mod live;
 pub mod logger;
 pub(crate) mod missing;
 pub mod modpath;

@@ -20,6 +20,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod query;
+pub use query::{Changes, PathChild};
+
 /// Bumped whenever schema.sql changes in a way older binaries cannot read.
 /// 2: checksum-database tables (sumdb_*); a schema-1 store gains them on its next
 /// writable open (every statement of schema.sql is idempotent), and readers treat
@@ -97,6 +100,8 @@ pub struct Store {
     /// The index was in WAL mode when opened for writing: an import was interrupted
     /// or an older modcachefs wrote it, so it may need compacting (see `settle`).
     was_wal: bool,
+    /// What the reader API remembers of the opened state (src/store/query.rs).
+    pin: query::Pin,
 }
 
 // An .info over the limit is not even read: a planted 100 MB one would cost the
@@ -155,7 +160,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // One transaction: a kill while creating the schema must not leave half of it.
         conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"))?;
-        Ok(Store { dir: dir.to_path_buf(), conn, was_wal })
+        Ok(Store { dir: dir.to_path_buf(), conn, was_wal, pin: query::Pin::default() })
     }
 
     /// Opens an existing store for reading only. Never writes to the store: when the
@@ -190,7 +195,8 @@ impl Store {
         // A store that is not a store (or a truncated index) fails here, once, clearly.
         conn.query_row("SELECT count(*) FROM modules", [], |r| r.get::<_, i64>(0))
             .map_err(|e| Error::Store(format!("{}: unreadable store index: {e}", index.display())))?;
-        Ok(Store { dir: dir.to_path_buf(), conn, was_wal: false })
+        let pin = query::Pin::read(&conn, dir)?;
+        Ok(Store { dir: dir.to_path_buf(), conn, was_wal: false, pin })
     }
 
     /// Leaves the index the way mounts read it fastest, after an import.
