@@ -20,7 +20,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-mod query;
+pub(crate) mod query;
 pub use query::{Changes, PathChild};
 
 /// Bumped whenever schema.sql changes in a way older binaries cannot read.

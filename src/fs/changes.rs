@@ -73,3 +73,64 @@ impl Fs {
         out.into_iter().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::{Content, Options};
+    use crate::namespace::ROOT;
+    use crate::store::Store;
+
+    fn fs_of(dir: &std::path::Path) -> Fs {
+        let opts = Options { verify: true, cache_size: 1 << 20, spill_dir: std::env::temp_dir(), spill_size: 0 };
+        Fs::new(Content::new(Store::open_ro(dir).unwrap(), &[], opts, Default::default()).unwrap())
+    }
+
+    fn lookup_path(fs: &Fs, path: &str) -> Option<u64> {
+        path.split('/').try_fold(ROOT, |ino, name| fs.lookup(ino, name).unwrap().map(|a| a.ino))
+    }
+
+    /// A removed module disappears for new lookups once its change is applied
+    /// (the store's `rm` reports it; here the row is deleted by hand), an added
+    /// one appears, and the kernel is told about both, along both sides.
+    #[test]
+    fn removed_and_added_modules_after_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        crate::store::query::tests::store_with(tmp.path(), &[("example.com/a/b", "v1.0.0")]);
+        let fs = fs_of(tmp.path());
+        let at_v = "cache/download/example.com/a/b/@v";
+        let mod_ino = lookup_path(&fs, &format!("{at_v}/v1.0.0.mod")).expect("served");
+        assert_eq!(fs.read(ino_of_path(&format!("{at_v}/list")), 0, 100).unwrap(), None, "list not looked up yet");
+        lookup_path(&fs, &format!("{at_v}/list")).expect("list");
+        // Removed: delete the row; the new state replaces the old one, then the change applies.
+        // (Added first: today's index would give a new row the id of a deleted last one.)
+        crate::store::query::tests::store_with(tmp.path(), &[("example.com/c", "v1.2.0")]);
+        let rw = Store::open_rw(tmp.path()).unwrap();
+        rw.conn().execute("DELETE FROM modules WHERE path = 'example.com/a/b'", []).unwrap();
+        drop(rw);
+        let new = Store::open_ro(tmp.path()).unwrap();
+        let mut changes = fs.content.replace_store(new, |new, old| new.changes_since(old)).unwrap();
+        assert_eq!(changes.added, vec![("example.com/c".to_string(), "v1.2.0".to_string())]);
+        changes.removed.push(("example.com/a/b".into(), "v1.0.0".into()));
+        let inval = fs.apply_changes(&changes);
+        assert_eq!(lookup_path(&fs, &format!("{at_v}/v1.0.0.mod")), None, "gone for new lookups");
+        assert_eq!(lookup_path(&fs, "cache/download/example.com/a"), None);
+        for p in ["cache/download/example.com", "cache/download/example.com/c", "cache/download/example.com/c/@v"] {
+            assert!(lookup_path(&fs, p).is_some(), "{p}");
+        }
+        assert!(lookup_path(&fs, "cache/download/example.com/c/@v/v1.2.0.mod").is_some(), "the new one is served");
+        // An inode looked up before the removal still names its file.
+        assert!(fs.getattr(mod_ino).unwrap().is_some());
+        let dl = ino_of_path("cache/download/example.com/a");
+        for want in [
+            Inval::Entry(dl, "b".into()),
+            Inval::Entry(ino_of_path(at_v), "v1.0.0.mod".into()),
+            Inval::Inode(ino_of_path(&format!("{at_v}/list"))),
+            Inval::Entry(ino_of_path("example.com/a"), "b@v1.0.0".into()),
+            Inval::Entry(ino_of_path("cache/download"), "example.com".into()),
+            Inval::Entry(ROOT, "example.com".into()),
+        ] {
+            assert!(inval.contains(&want), "{want:?} not in {inval:?}");
+        }
+    }
+}

@@ -116,6 +116,12 @@ impl Store {
                 continue;
             }
             let at = format!("{base}{elem}");
+            if out.last().is_some_and(|c: &PathChild| c.elem >= elem) {
+                // Back in the subtree of an element already listed (`foo/x` after
+                // `foo`, `foo-bar`, `foo.y`): everything up to `foo0` is in it.
+                lo = (format!("{at}0"), true);
+                continue;
+            }
             let is_module = rest == elem;
             let has_below = !is_module || self.first_path(&format!("{at}/"), true, Some(&format!("{at}0")))?.is_some();
             out.push(PathChild { elem, is_module, has_below });
@@ -131,6 +137,7 @@ impl Store {
                 }
             }
         }
+        out.sort_by(|a, b| a.elem.cmp(&b.elem));
         Ok(out)
     }
 
@@ -178,5 +185,82 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::NewModule;
+
+    /// A store holding go.mod-only rows for `modules` (path, version).
+    pub(crate) fn store_with(dir: &Path, modules: &[(&str, &str)]) {
+        let st = Store::open_rw(dir).unwrap();
+        let tx = st.transaction().unwrap();
+        let h1 = format!("h1:{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]));
+        for (p, v) in modules {
+            let gomod = format!("module {p} // {v}\n");
+            let blob = crate::store::digest_hex(gomod.as_bytes());
+            st.put_blob(&blob, gomod.as_bytes()).unwrap();
+            let m = NewModule {
+                path: p,
+                version: v,
+                mod_blob: &blob,
+                mod_h1: &h1,
+                mod_h1_origin: "computed",
+                info: None,
+                zip: None,
+            };
+            tx.upsert_module(&m).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    /// Elements that share a prefix with a sibling (`foo`, `foo-bar`, `foo.y`,
+    /// `foo0`) are each listed once, in byte order, with the right flags.
+    #[test]
+    fn path_children_skip_scan() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mods = [
+            ("example.com/foo", "v1.0.0"),
+            ("example.com/foo", "v1.1.0"),
+            ("example.com/foo-bar", "v1.0.0"),
+            ("example.com/foo/x", "v1.0.0"),
+            ("example.com/foo.y/z", "v1.0.0"),
+            ("example.com/foo0", "v1.0.0"),
+            ("example.org/a", "v1.0.0"),
+        ];
+        store_with(tmp.path(), &mods);
+        let st = Store::open_ro(tmp.path()).unwrap();
+        let flags = |p: &str| -> Vec<(String, bool, bool)> {
+            st.path_children(p).unwrap().into_iter().map(|c| (c.elem, c.is_module, c.has_below)).collect()
+        };
+        let t = |e: &str, m, b| (e.to_string(), m, b);
+        assert_eq!(flags(""), vec![t("example.com", false, true), t("example.org", false, true)]);
+        assert_eq!(
+            flags("example.com"),
+            vec![t("foo", true, true), t("foo-bar", true, false), t("foo.y", false, true), t("foo0", true, false)]
+        );
+        assert_eq!(flags("example.com/foo"), vec![t("x", true, false)]);
+        assert_eq!(flags("example.com/foo/x"), vec![]);
+        assert_eq!(st.module_versions("example.com/foo").unwrap().len(), 2);
+        assert!(st.find_module("example.com/foo0", "v1.0.0").unwrap().is_some());
+        assert_eq!(st.module_count().unwrap(), 7);
+    }
+
+    /// Rows added after an older state are its changes; the generation moves.
+    #[test]
+    fn changes_since_an_older_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        store_with(tmp.path(), &[("example.com/a", "v1.0.0")]);
+        let old = Store::open_ro(tmp.path()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store_with(tmp.path(), &[("example.com/b", "v1.0.0"), ("example.com/a", "v1.1.0")]);
+        assert_ne!(Store::current_generation(tmp.path()).unwrap(), old.generation());
+        let new = Store::open_ro(tmp.path()).unwrap();
+        let c = new.changes_since(&old).unwrap();
+        let pair = |p: &str, v: &str| (p.to_string(), v.to_string());
+        assert_eq!(c.added, vec![pair("example.com/a", "v1.1.0"), pair("example.com/b", "v1.0.0")]);
+        assert!(new.changes_since(&new).unwrap().added.is_empty());
     }
 }
