@@ -21,7 +21,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-/// Everything under the mount is immutable for the mount's lifetime, so the kernel
+/// Files never change once served, and when the store gains or loses a module the
+/// kernel is told to forget the names concerned (live.rs: FUSE invalidation), so it
 /// may cache names, attributes and negative lookups for as long as it likes.
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
