@@ -16,6 +16,9 @@ use crate::modpath;
 use crate::namespace::{Kind, Namespace, PathDir};
 use std::sync::Arc;
 
+/// Store queries spent on the rows below one directory's unnameable elements.
+const ODD_ROWS_WALKED: u32 = 64;
+
 fn join(prefix: &str, elem: &str) -> String {
     if prefix.is_empty() {
         elem.to_string()
@@ -43,8 +46,15 @@ impl Fs {
         let c = &self.content;
         let (mut children, slots) = c.with_store(|st| {
             let mut children = st.path_children(prefix)?;
-            // A name no module cache could spell is not served (rows.rs refuses its rows).
-            children.retain(|ch| modpath::escape(&ch.elem).is_some());
+            // A name no module cache could spell (an empty element, a control
+            // character) is not served: the rows below it are refused (and logged) now.
+            let (kept, odd): (Vec<_>, Vec<_>) =
+                children.drain(..).partition(|ch| !ch.elem.is_empty() && modpath::escape(&ch.elem).is_some());
+            children = kept;
+            let mut budget = ODD_ROWS_WALKED;
+            for ch in odd {
+                self.refuse_below(st, &join(prefix, &ch.elem), &mut budget)?;
+            }
             let versions = if prefix.is_empty() { Vec::new() } else { st.module_versions(prefix)? };
             let slots = c.register(st, versions)?;
             Ok((children, slots))
@@ -58,6 +68,21 @@ impl Fs {
         let d = Arc::new(PathDir { children, versions: versions.into_iter().map(|(s, _)| s).collect() });
         ns.put_dir(prefix, d.clone(), epoch);
         Ok(d)
+    }
+
+    /// Registers (so refuses, logging each once: see content/lazy.rs) the rows at
+    /// and below a module path no module cache can name, within a budget of
+    /// store queries.
+    fn refuse_below(&self, st: &crate::store::Store, path: &str, budget: &mut u32) -> Result<()> {
+        if *budget == 0 {
+            return Ok(());
+        }
+        *budget -= 1;
+        self.content.register(st, st.module_versions(path)?)?;
+        for ch in st.path_children(path)? {
+            self.refuse_below(st, &format!("{path}/{}", ch.elem), budget)?;
+        }
+        Ok(())
     }
 
     /// The slot of `version` among a directory's versions.

@@ -109,12 +109,8 @@ impl Store {
             let Some(p) = self.first_path(&lo.0, lo.1, end.as_deref())? else { break };
             let rest = &p[base.len()..];
             let elem = rest.split('/').next().unwrap_or("").to_string();
-            if elem.is_empty() {
-                // A path with an empty element (`a//b`): no module path has one;
-                // skip everything under `base/`.
-                lo = (format!("{base}0"), true);
-                continue;
-            }
+            // (An empty element, from `a//b` or `a/`, is listed like any other: no
+            // module path has one, but the caller must hear of its rows.)
             let at = format!("{base}{elem}");
             if out.last().is_some_and(|c: &PathChild| c.elem >= elem) {
                 // Back in the subtree of an element already listed (`foo/x` after
@@ -229,6 +225,8 @@ pub(crate) mod tests {
             ("example.com/foo.y/z", "v1.0.0"),
             ("example.com/foo0", "v1.0.0"),
             ("example.org/a", "v1.0.0"),
+            ("example.org//b", "v1.0.0"),
+            ("example.org/", "v1.0.0"),
         ];
         store_with(tmp.path(), &mods);
         let st = Store::open_ro(tmp.path()).unwrap();
@@ -245,7 +243,9 @@ pub(crate) mod tests {
         assert_eq!(flags("example.com/foo/x"), vec![]);
         assert_eq!(st.module_versions("example.com/foo").unwrap().len(), 2);
         assert!(st.find_module("example.com/foo0", "v1.0.0").unwrap().is_some());
-        assert_eq!(st.module_count().unwrap(), 7);
+        assert_eq!(flags("example.org"), vec![t("", true, true), t("a", true, false)]);
+        assert_eq!(flags("example.org/"), vec![t("b", true, false)]);
+        assert_eq!(st.module_count().unwrap(), 9);
     }
 
     /// Rows added after an older state are its changes; the generation moves.
