@@ -10,7 +10,7 @@ use crate::namespace::{Kind, Namespace};
 use crate::stats;
 use std::sync::RwLock;
 
-mod changes;
+pub(crate) mod changes;
 mod dirs;
 pub use changes::Inval;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -20,7 +20,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub(crate) mod query;
+mod query;
 pub use query::{Changes, PathChild};
 
 /// Bumped whenever schema.sql changes in a way older binaries cannot read.

@@ -75,11 +75,35 @@ impl Fs {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::content::{Content, Options};
     use crate::namespace::ROOT;
-    use crate::store::Store;
+    use crate::store::{NewModule, Store};
+    use std::path::Path;
+
+    /// A store holding go.mod-only rows for `modules` (path, version).
+    pub(crate) fn store_with(dir: &Path, modules: &[(&str, &str)]) {
+        let st = Store::open_rw(dir).unwrap();
+        let tx = st.transaction().unwrap();
+        let h1 = format!("h1:{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]));
+        for (p, v) in modules {
+            let gomod = format!("module {p} // {v}\n");
+            let blob = crate::store::digest_hex(gomod.as_bytes());
+            st.put_blob(&blob, gomod.as_bytes()).unwrap();
+            let m = NewModule {
+                path: p,
+                version: v,
+                mod_blob: &blob,
+                mod_h1: &h1,
+                mod_h1_origin: "computed",
+                info: None,
+                zip: None,
+            };
+            tx.upsert_module(&m).unwrap();
+        }
+        tx.commit().unwrap();
+    }
 
     fn fs_of(dir: &std::path::Path) -> Fs {
         let opts = Options { verify: true, cache_size: 1 << 20, spill_dir: std::env::temp_dir(), spill_size: 0 };
@@ -96,7 +120,7 @@ mod tests {
     #[test]
     fn removed_and_added_modules_after_changes() {
         let tmp = tempfile::tempdir().unwrap();
-        crate::store::query::tests::store_with(tmp.path(), &[("example.com/a/b", "v1.0.0")]);
+        store_with(tmp.path(), &[("example.com/a/b", "v1.0.0")]);
         let fs = fs_of(tmp.path());
         let at_v = "cache/download/example.com/a/b/@v";
         let mod_ino = lookup_path(&fs, &format!("{at_v}/v1.0.0.mod")).expect("served");
@@ -104,7 +128,7 @@ mod tests {
         lookup_path(&fs, &format!("{at_v}/list")).expect("list");
         // Removed: delete the row; the new state replaces the old one, then the change applies.
         // (Added first: today's index would give a new row the id of a deleted last one.)
-        crate::store::query::tests::store_with(tmp.path(), &[("example.com/c", "v1.2.0")]);
+        store_with(tmp.path(), &[("example.com/c", "v1.2.0")]);
         let rw = Store::open_rw(tmp.path()).unwrap();
         rw.conn().execute("DELETE FROM modules WHERE path = 'example.com/a/b'", []).unwrap();
         drop(rw);

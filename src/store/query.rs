@@ -185,32 +185,9 @@ impl Store {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::store::NewModule;
-
-    /// A store holding go.mod-only rows for `modules` (path, version).
-    pub(crate) fn store_with(dir: &Path, modules: &[(&str, &str)]) {
-        let st = Store::open_rw(dir).unwrap();
-        let tx = st.transaction().unwrap();
-        let h1 = format!("h1:{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]));
-        for (p, v) in modules {
-            let gomod = format!("module {p} // {v}\n");
-            let blob = crate::store::digest_hex(gomod.as_bytes());
-            st.put_blob(&blob, gomod.as_bytes()).unwrap();
-            let m = NewModule {
-                path: p,
-                version: v,
-                mod_blob: &blob,
-                mod_h1: &h1,
-                mod_h1_origin: "computed",
-                info: None,
-                zip: None,
-            };
-            tx.upsert_module(&m).unwrap();
-        }
-        tx.commit().unwrap();
-    }
+    use crate::fs::changes::tests::store_with;
 
     /// Elements that share a prefix with a sibling (`foo`, `foo-bar`, `foo.y`,
     /// `foo0`) are each listed once, in byte order, with the right flags.
