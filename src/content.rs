@@ -28,13 +28,14 @@ use crate::hash;
 use crate::pagebuf::PageBuf;
 use crate::rows;
 use crate::stats::{self, Stats};
-use crate::store::{self, Module, Store, SumKind};
+use crate::store::{self, Module, Store};
 use crate::verdict::{Backoff, Failure};
 use crate::zipfmt::{self, Entry};
 
 pub(crate) mod digests;
 mod files;
 mod gomod;
+mod lazy;
 mod local;
 mod once;
 pub(crate) mod trust;
@@ -43,7 +44,6 @@ pub(crate) mod verifier;
 pub use files::{pread, spill_file};
 use once::Once;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -120,11 +120,15 @@ struct ModState {
 pub struct Content {
     store: Mutex<Store>,
     store_dir: PathBuf,
-    pub modules: Arc<Vec<Module>>,
-    trust: Vec<Trust>,
-    /// The index has per-file digests (schema 3); else every module is verified whole.
+    /// The modules known so far, by slot (`m`): registered as names are looked up
+    /// (see lazy.rs), never all at start-up. Append-only, so `&Module` stays valid.
+    pub modules: boxcar::Vec<Module>,
+    trust: boxcar::Vec<Trust>,
+    states: boxcar::Vec<ModState>,
+    slots: lazy::Slots,
+    /// Every index segment has per-file digests (schema 3); else modules without
+    /// them are verified whole.
     has_digests: bool,
-    states: Vec<ModState>,
     cache: Mutex<ByteLru<(u32, u32), Bytes>>,
     /// Bytes inserted since the heap was last trimmed.
     churn: std::sync::atomic::AtomicU64,
@@ -169,51 +173,9 @@ fn label(m: &Module) -> String {
 
 impl Content {
     /// `extra_sums`: go.sum lines given at mount; they must agree with the store.
+    /// Nothing is read from the index here: modules are registered as they are
+    /// looked up (lazy.rs).
     pub fn new(store: Store, extra_sums: &[store::Sum], opts: Options, stats: Arc<Stats>) -> Result<Content> {
-        let t0 = std::time::Instant::now();
-        // Rows import would not have written are refused here, before anything is
-        // named or trusted after them (see rows.rs).
-        let (modules, refused) = rows::check_rows(store.modules()?);
-        for why in &refused {
-            log::error!("{why}");
-            stats::inc(&stats.verifications_failed);
-        }
-        let modules = Arc::new(modules);
-        let t_modules = t0.elapsed();
-        // (path, version, kind) -> [(h1, source)]
-        type SumKey<'a> = (&'a str, &'a str, SumKind);
-        let mut sums: HashMap<SumKey<'_>, Vec<(String, String)>> = HashMap::new();
-        let stored = store.sums()?;
-        log::debug!(
-            "index read: {} modules in {:.1} ms, {} sums in {:.1} ms",
-            modules.len(),
-            t_modules.as_secs_f64() * 1e3,
-            stored.len(),
-            (t0.elapsed() - t_modules).as_secs_f64() * 1e3
-        );
-        for s in stored.iter().chain(extra_sums) {
-            sums.entry((s.path.as_str(), s.version.as_str(), s.kind))
-                .or_default()
-                .push((s.h1.clone(), s.source.clone()));
-        }
-        let trust = modules
-            .iter()
-            .map(|m| {
-                let check = |kind: SumKind, have: &str| -> std::result::Result<(), String> {
-                    let list = sums.get(&(m.path.as_str(), m.version.as_str(), kind)).map(Vec::as_slice).unwrap_or(&[]);
-                    trust::check(&label(m), kind, have, list).map_err(|why| format!("{why}; module refused"))
-                };
-                let module = check(SumKind::Mod, &m.mod_h1).map(|_| m.mod_h1.clone());
-                let zip = match &m.zip {
-                    Some(z) => check(SumKind::Zip, &z.h1).map(|_| Some(z.h1.clone())),
-                    None => Ok(None),
-                };
-                for refusal in [zip.as_ref().err(), module.as_ref().err()].into_iter().flatten() {
-                    log::error!("{refusal}");
-                }
-                Trust { zip, module }
-            })
-            .collect();
         if opts.verify == Verify::Off {
             log::warn!("verification is OFF (--verify=off): module contents are served without checking them against their hashes");
         }
@@ -223,26 +185,14 @@ impl Content {
                 "the store index has no per-file digests (made by an older modcachefs): every module is verified whole on first access; `modcachefs import` of the store's sources records them"
             );
         }
-        let states = modules
-            .iter()
-            .map(|_| ModState {
-                entries: OnceLock::new(),
-                list: Once::default(),
-                whole: Once::default(),
-                refused: OnceLock::new(),
-                counted: AtomicBool::new(false),
-                gomod: OnceLock::new(),
-                gomod_refused: OnceLock::new(),
-                gomod_backoff: Backoff::default(),
-            })
-            .collect();
         Ok(Content {
             store_dir: store.dir().to_path_buf(),
             store: Mutex::new(store),
-            modules,
-            trust,
+            modules: boxcar::Vec::new(),
+            trust: boxcar::Vec::new(),
+            states: boxcar::Vec::new(),
+            slots: lazy::Slots::new(extra_sums),
             has_digests,
-            states,
             cache: Mutex::new(ByteLru::new(opts.cache_size)),
             spilled: Mutex::new(ByteLru::new(opts.spill_size)),
             churn: Default::default(),
@@ -269,8 +219,8 @@ impl Content {
         self.states
             .iter()
             .zip(self.modules.iter())
-            .filter(|(st, _)| st.list.started() || st.whole.started())
-            .map(|(_, m)| label(m))
+            .filter(|((_, st), _)| st.list.started() || st.whole.started())
+            .map(|(_, (_, m))| label(m))
             .collect()
     }
 

@@ -8,8 +8,11 @@ use crate::missing::{Missing, Wanted};
 use crate::modpath;
 use crate::namespace::{Kind, Namespace};
 use crate::stats;
-use std::collections::HashSet;
-use std::sync::{OnceLock, RwLock};
+use std::sync::RwLock;
+
+pub(crate) mod changes;
+mod dirs;
+pub use changes::Inval;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The time shown for directories that belong to no module: Go's first release
@@ -38,12 +41,7 @@ pub struct DirEntry {
 pub struct Fs {
     ns: RwLock<Namespace>,
     pub content: Content,
-    /// Per-module modification time (from .info), seconds since the epoch; parsed
-    /// on first use, not at mount (start-up time matters more).
-    mtimes: Vec<OnceLock<u64>>,
     missing: Missing,
-    /// `path@version` of every module in the store (go.mod-only ones too).
-    known: HashSet<String>,
     /// Checksum-database files (`Kind::Sumdb` indexes `sumdb_paths`).
     sumdb: crate::sumdb::Files,
     sumdb_paths: Vec<(String, String)>,
@@ -55,21 +53,11 @@ fn lock_err() -> Error {
 
 impl Fs {
     pub fn new(content: Content) -> Fs {
-        let t0 = std::time::Instant::now();
-        let ns = Namespace::build(&content.modules);
-        let mtimes = content.modules.iter().map(|_| OnceLock::new()).collect();
-        log::info!(
-            "namespace: {} modules, {} nodes before any module tree is opened (built in {:.1} ms)",
-            content.modules.len(),
-            ns.node_count(),
-            t0.elapsed().as_secs_f64() * 1e3
-        );
-        let known = content.modules.iter().map(|m| format!("{}@{}", m.path, m.version)).collect();
+        // Nothing is read from the store here: directories of module paths are
+        // read as they are looked up (fs/dirs.rs).
         Fs {
-            known,
-            ns: RwLock::new(ns),
+            ns: RwLock::new(Namespace::new()),
             content,
-            mtimes,
             missing: Missing::new(),
             sumdb: Default::default(),
             sumdb_paths: Vec::new(),
@@ -114,34 +102,35 @@ impl Fs {
             }
         };
         let entries = self.content.entries(module)?;
-        self.ns.write().map_err(|_| lock_err())?.load_module(ino, module, entries);
+        let id = self.content.modules.get(module as usize).map_or(0, |m| m.id);
+        self.ns.write().map_err(|_| lock_err())?.load_module(ino, module, id, entries);
         Ok(())
     }
 
     fn attr_of(&self, ns: &Namespace, ino: u64) -> Result<Option<Attr>> {
         let Some(kind) = ns.kind(ino) else { return Ok(None) };
-        let module_time = |m: u32| match (self.mtimes.get(m as usize), self.content.modules.get(m as usize)) {
-            (Some(t), Some(module)) => *t.get_or_init(|| {
-                module
-                    .info
-                    .as_deref()
-                    .and_then(|i| std::str::from_utf8(i).ok())
-                    .and_then(info_time)
-                    .unwrap_or(BASE_TIME)
-            }),
-            _ => BASE_TIME,
+        // From the .info (a few dozen bytes of JSON: parsing it each time costs
+        // less than keeping a time per module).
+        let module_time = |m: u32| {
+            self.content
+                .modules
+                .get(m as usize)
+                .and_then(|module| module.info.as_deref())
+                .and_then(|i| std::str::from_utf8(i).ok())
+                .and_then(info_time)
+                .unwrap_or(BASE_TIME)
         };
         let modules = &self.content.modules;
         let m_of = |m: u32| modules.get(m as usize).ok_or_else(|| Error::Invalid(format!("no module #{m}")));
         let (size, secs) = match kind {
-            Kind::Dir => (4096, BASE_TIME),
+            Kind::Dir | Kind::TreeDir | Kind::DlDir | Kind::AtV => (4096, BASE_TIME),
             Kind::ModuleRoot(m) | Kind::ModuleDir(m) => (4096, module_time(m)),
             Kind::ModuleFile(m, e) => {
                 let entries = self.content.entries(m)?;
                 let size = entries.get(e as usize).map_or(0, |e| e.size);
                 (size, module_time(m))
             }
-            Kind::List(l) => (self.list_bytes(ns, l).len() as u64, BASE_TIME),
+            Kind::List => (self.list_bytes(ns, ino)?.len() as u64, BASE_TIME),
             Kind::Info(m) => (m_of(m)?.info.as_ref().map_or(0, |i| i.len() as u64), module_time(m)),
             Kind::Mod(m) => {
                 // The blob's size, from its open descriptor (a stat of the blob path
@@ -160,34 +149,20 @@ impl Fs {
             size,
             is_dir: kind.is_dir(),
             perm: match kind {
-                Kind::Dir => 0o755,
+                Kind::Dir | Kind::TreeDir | Kind::DlDir | Kind::AtV => 0o755,
                 Kind::ModuleRoot(_) | Kind::ModuleDir(_) => 0o555,
                 Kind::ModuleFile(..) => 0o444,
-                Kind::List(_) | Kind::Info(_) | Kind::Mod(_) | Kind::Zip(_) | Kind::ZipHash(_) | Kind::Sumdb(_) => {
-                    0o644
-                }
+                Kind::List | Kind::Info(_) | Kind::Mod(_) | Kind::Zip(_) | Kind::ZipHash(_) | Kind::Sumdb(_) => 0o644,
             },
             nlink: if kind.is_dir() { 2 + ns.subdirs(ino) } else { 1 },
             mtime: UNIX_EPOCH + Duration::from_secs(secs),
         }))
     }
 
-    fn list_bytes(&self, ns: &Namespace, l: u32) -> Vec<u8> {
-        let mut out = String::new();
-        for &m in ns.lists.get(l as usize).map(Vec::as_slice).unwrap_or(&[]) {
-            if let Some(module) = self.content.modules.get(m as usize) {
-                out.push_str(&module.version);
-                out.push('\n');
-            }
-        }
-        out.into_bytes()
-    }
-
     pub fn lookup(&self, parent: u64, name: &str) -> Result<Option<Attr>> {
         stats::inc(&self.content.stats.lookups);
         self.ensure_loaded(parent)?;
-        let child = self.ns.read().map_err(|_| lock_err())?.child(parent, name);
-        let Some(child) = child else {
+        let Some(child) = self.find_child(parent, name)? else {
             stats::inc(&self.content.stats.negative_lookups);
             self.note_missing(parent, name);
             return Ok(None);
@@ -204,12 +179,12 @@ impl Fs {
     /// lookups.
     pub fn lookup_is_quick(&self, parent: u64, name: &str) -> bool {
         let Ok(ns) = self.ns.read() else { return false };
-        ns.is_loaded(parent) && ns.child(parent, name).is_none_or(|c| ns.is_loaded(c))
+        ns.is_loaded(parent) && self.child_is_quick(&ns, parent, name)
     }
 
     /// As [`Fs::lookup_is_quick`], for getattr and readdir of a node.
     pub fn is_quick(&self, ino: u64) -> bool {
-        self.ns.read().is_ok_and(|ns| ns.is_loaded(ino))
+        self.ns.read().is_ok_and(|ns| ns.is_loaded(ino) && self.node_is_quick(&ns, ino))
     }
 
     pub fn getattr(&self, ino: u64) -> Result<Option<Attr>> {
@@ -224,9 +199,30 @@ impl Fs {
         stats::inc(&self.content.stats.readdirs);
         self.ensure_loaded(ino)?;
         let ns = self.ns.read().map_err(|_| lock_err())?;
-        Ok(ns
-            .children(ino)
-            .map(|kids| kids.into_iter().map(|(ino, is_dir, name)| DirEntry { ino, is_dir, name }).collect()))
+        let kids = match ns.kind(ino) {
+            Some(k) if k.is_path_dir() => Some(self.path_dir_children(&ns, ino, k)?),
+            _ => ns.children(ino),
+        };
+        Ok(kids.map(|kids| kids.into_iter().map(|(ino, is_dir, name)| DirEntry { ino, is_dir, name }).collect()))
+    }
+
+    /// (bytes, files) of the module trees, for statfs: estimated from the modules
+    /// seen so far and the store's module count (summing every row would read
+    /// the whole index on every `df`).
+    pub fn statfs_figures(&self) -> (u64, u64) {
+        let (mut bytes, mut files, mut zips) = (0u64, 0u64, 0u64);
+        for (_, m) in self.content.modules.iter() {
+            if let Some(z) = &m.zip {
+                bytes += z.tree_size;
+                files += z.file_count;
+                zips += 1;
+            }
+        }
+        let total = self.content.with_store(|s| s.module_count()).unwrap_or(zips).max(zips);
+        match zips {
+            0 => (total * 64 * 1024, total * 64),
+            n => (bytes / n * total, files / n * total),
+        }
     }
 
     pub fn parent_of(&self, ino: u64) -> Option<u64> {
@@ -241,11 +237,13 @@ impl Fs {
         let Some(kind) = self.kind(ino)? else { return Ok(None) };
         let c = &self.content;
         match kind {
-            Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(Some(false)),
+            Kind::Dir | Kind::TreeDir | Kind::DlDir | Kind::AtV | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => {
+                return Ok(Some(false))
+            }
             Kind::ModuleFile(m, _) => drop(c.ready(m)?),
             Kind::Zip(m) | Kind::ZipHash(m) => drop(c.verified(m)?),
             Kind::Mod(m) => drop(c.mod_file(m)?),
-            Kind::List(_) | Kind::Info(_) | Kind::Sumdb(_) => {}
+            Kind::List | Kind::Info(_) | Kind::Sumdb(_) => {}
         }
         Ok(Some(true))
     }
@@ -263,7 +261,7 @@ impl Fs {
         let data = match ns.kind(ino)? {
             // `cached` serves only files of a module that passed its check.
             Kind::ModuleFile(m, e) => c.cached(m, e)?,
-            Kind::List(l) => bytes(self.list_bytes(&ns, l)),
+            Kind::List => bytes(self.list_bytes_cached(&ns, ino)?),
             Kind::Info(m) => bytes(c.modules.get(m as usize)?.info.clone().unwrap_or_default()),
             Kind::Mod(m) if c.has_mod(m) => c.mod_file(m).ok()?,
             Kind::ZipHash(m) if c.is_verified(m) => bytes(c.ziphash(m).ok()?),
@@ -282,7 +280,9 @@ impl Fs {
         let c = &self.content;
         let whole = |b: Bytes| slice(&b, offset, size).to_vec();
         let out = match kind {
-            Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => return Ok(None),
+            Kind::Dir | Kind::TreeDir | Kind::DlDir | Kind::AtV | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => {
+                return Ok(None)
+            }
             Kind::ModuleFile(m, e) => {
                 c.ready(m)?;
                 if c.entries(m)?.get(e as usize).is_some_and(|en| c.is_large(en)) {
@@ -296,7 +296,11 @@ impl Fs {
             Kind::Mod(m) => whole(c.mod_file(m)?),
             Kind::ZipHash(m) => slice(&c.ziphash(m)?, offset, size).to_vec(),
             Kind::Sumdb(i) => slice(&self.sumdb_file(i)?, offset, size).to_vec(),
-            Kind::List(_) | Kind::Info(_) => match self.read_quick(ino) {
+            Kind::List => {
+                let ns = self.ns.read().map_err(|_| lock_err())?;
+                whole(bytes(self.list_bytes(&ns, ino)?))
+            }
+            Kind::Info(_) => match self.read_quick(ino) {
                 Some(b) => whole(b),
                 None => return Ok(None),
             },
@@ -311,7 +315,7 @@ impl Fs {
     fn note_missing(&self, parent: u64, name: &str) {
         let dir = {
             let Ok(ns) = self.ns.read() else { return };
-            if ns.kind(parent) != Some(Kind::Dir) {
+            if !ns.kind(parent).is_some_and(Kind::is_path_dir) {
                 return;
             }
             ns.path_of(parent)
@@ -339,7 +343,11 @@ impl Fs {
                 (false, _) => format!("{below}/{name}"),
             };
             if let Some(p) = modpath::unescape(&esc).filter(|p| plausible_module_path(p)) {
-                self.missing.note(Wanted::Path(&p), stats);
+                // The store may have gained it since the kernel asked.
+                let now_there = self.content.with_store(|s| Ok(!s.module_versions(&p)?.is_empty()));
+                if !now_there.unwrap_or(false) {
+                    self.missing.note(Wanted::Path(&p), stats);
+                }
             }
             return;
         } else if !dir.starts_with("cache") && name.contains('@') && !name.ends_with(".partial") {
@@ -356,9 +364,10 @@ impl Fs {
         if !modpath::is_canonical_version(&v) || !plausible_module_path(&p) {
             return;
         }
-        if self.known.contains(&format!("{p}@{v}")) {
+        if self.content.with_store(|s| s.find_module(&p, &v)).ok().flatten().is_some() {
             // A go.mod-only module: cmd/go checks for its zip or tree (go mod verify
-            // does), finds none, and needs none.
+            // does), finds none, and needs none. (Or one imported since the kernel
+            // asked: it is there now.)
             return;
         }
         self.missing.note(Wanted::Version { path: &p, version: &v }, stats);

@@ -16,6 +16,7 @@ pub mod fuse;
 pub mod gomod;
 pub mod import;
 pub mod input;
+pub mod live;
 pub(crate) mod missing;
 pub mod namespace;
 pub mod ops;

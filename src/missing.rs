@@ -62,6 +62,14 @@ impl Missing {
         self.store_hint = hint.to_string();
     }
 
+    /// Forgets a name (`path@version` or `path`): the store changed there, so a
+    /// later miss of it is news again.
+    pub(crate) fn forget(&self, key: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.names.pop(key);
+        }
+    }
+
     pub(crate) fn note(&self, wanted: Wanted<'_>, stats: &Stats) {
         let key = match wanted {
             Wanted::Version { path, version } => format!("{path}@{version}"),

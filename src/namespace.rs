@@ -1,9 +1,12 @@
 //! The GOMODCACHE namespace: which names exist, what they are, their inode numbers.
 //!
-//! Everything except the inside of module trees is built at mount time from the
-//! module list (in memory, no zip is opened): the escaped-path directories of the
-//! extracted trees, `<path>@<version>` roots, and `cache/download/<path>/@v/...`.
-//! A module tree's directories are added the first time the tree is looked into,
+//! Nothing is built from the module list at mount: the directories of module
+//! paths (the extracted trees' `<path>/` and `cache/download/<path>/`) and the
+//! `@v` directories are answered from the store as they are looked up, one
+//! directory at a time (`PathDir`, kept in a bounded LRU; see fs/dirs.rs). A node
+//! exists only for a name the kernel was given (it may come back with that inode
+//! number), and for the fixed directories (`cache`, the checksum database). A
+//! module tree's directories are added the first time the tree is looked into,
 //! from the index's entry list.
 //!
 //! Files inside module trees have no node of their own: their inode number encodes
@@ -11,24 +14,36 @@
 //! of the entry's name. That keeps the daemon's memory for a fully read store to a
 //! few bytes per file beyond the entry list itself.
 //!
-//! Inode numbers are stable across mounts of the same store: directories and
-//! `cache/download` files hash their path below the mount (top bit clear), tree
-//! files are `1<<63 | store id << 24 | entry index`.
+//! Inode numbers are stable across mounts of the same store and do not depend on
+//! the order names are looked up in: directories and `cache/download` files hash
+//! their path below the mount (top bit clear), tree files are
+//! `1<<63 | store id << 24 | entry index`.
 
-use crate::modpath;
-use crate::store::Module;
+use crate::store::PathChild;
 use crate::zipfmt::Entry;
+use lru::LruCache;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub const ROOT: u64 = 1;
 const FILE_BIT: u64 = 1 << 63;
 const ENTRY_BITS: u32 = 24;
+/// Directories of module paths kept loaded (each one store query's worth).
+const PATH_DIRS: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A directory whose children are all known.
+    /// `<escaped prefix>/`: module trees and path directories below a module
+    /// path prefix (the root: ""). Children come from the store.
+    TreeDir,
+    /// `cache/download/<escaped prefix>/` (`cache/download` itself: "").
+    DlDir,
+    /// `cache/download/<escaped path>/@v`.
+    AtV,
+    /// A directory whose children are fixed (`cache`, the checksum database's).
     Dir,
     /// `<path>@<version>`: its children come from the module's entries, loaded lazily.
     ModuleRoot(u32),
@@ -36,8 +51,8 @@ pub enum Kind {
     ModuleDir(u32),
     /// A file inside a module tree: module and index into its (sorted) entries.
     ModuleFile(u32, u32),
-    /// `cache/download/<path>/@v/list` of one module path (index into `Namespace::lists`).
-    List(u32),
+    /// `@v/list`: the versions of its parent's module path.
+    List,
     Info(u32),
     Mod(u32),
     Zip(u32),
@@ -49,7 +64,12 @@ pub enum Kind {
 
 impl Kind {
     pub fn is_dir(self) -> bool {
-        matches!(self, Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_))
+        matches!(self, Kind::TreeDir | Kind::DlDir | Kind::AtV | Kind::Dir | Kind::ModuleRoot(_) | Kind::ModuleDir(_))
+    }
+
+    /// A directory whose children come from the store's module paths.
+    pub fn is_path_dir(self) -> bool {
+        matches!(self, Kind::TreeDir | Kind::DlDir | Kind::AtV)
     }
 }
 
@@ -59,17 +79,35 @@ struct Node {
     parent: u64,
     name: Box<str>,
     kind: Kind,
-    /// Children, sorted by name.
+    /// Children known without the store, sorted by name: a module tree's, a fixed
+    /// directory's, and the fixed extras of path directories (`cache`, `sumdb`).
     children: Vec<u64>,
     subdirs: u32,
     loaded: bool,
     /// FNV-1a state over this node's path (before the final mix), so a child's
     /// inode number is computed from its name alone, without building its path.
     fnv: u64,
+    /// The module path prefix (unescaped) of a path directory.
+    path: Option<Arc<str>>,
+}
+
+/// One directory of module paths as the store answered it: the next path
+/// elements below the prefix, and the servable versions of the prefix itself
+/// (content slots, in semver order).
+#[derive(Debug, Default)]
+pub struct PathDir {
+    pub children: Vec<PathChild>,
+    pub versions: Vec<u32>,
+}
+
+impl PathDir {
+    pub fn child(&self, elem: &str) -> Option<&PathChild> {
+        self.children.binary_search_by(|c| c.elem.as_str().cmp(elem)).ok().map(|i| &self.children[i])
+    }
 }
 
 /// Node keys are already well-mixed hashes: use them as they are instead of
-/// hashing them again with SipHash (a third of the mount's start-up time).
+/// hashing them again with SipHash.
 #[derive(Default)]
 struct InoHasher(u64);
 
@@ -92,13 +130,16 @@ type NodeMap = HashMap<u64, Node, BuildHasherDefault<InoHasher>>;
 
 pub struct Namespace {
     nodes: NodeMap,
-    /// Store id of each module (by index), and back.
-    ids: Vec<i64>,
-    by_id: HashMap<i64, u32>,
-    /// Entry lists of the modules whose trees are loaded.
+    /// Entry lists of the modules whose trees are loaded, by slot; the store id
+    /// of each (tree files' inode numbers carry it), and back.
     trees: HashMap<u32, Arc<[Entry]>>,
-    /// For each `@v/list`: the modules of that path, in semver order.
-    pub lists: Vec<Vec<u32>>,
+    ids: HashMap<u32, i64>,
+    by_id: HashMap<i64, u32>,
+    /// Directories of module paths read from the store, by unescaped prefix.
+    dirs: Mutex<LruCache<Arc<str>, Arc<PathDir>>>,
+    /// Bumped whenever the store changes: a directory read from an older state
+    /// is not cached (see `put_dir`).
+    epoch: AtomicU64,
 }
 
 const FNV_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
@@ -112,101 +153,186 @@ fn fnv(h: u64, s: &str) -> u64 {
 }
 
 /// The inode number of a path below the mount: FNV-1a of the path, then a mixer so
-/// that nearby paths spread over the whole range.
+/// that nearby paths spread over the whole range (0 and 1 are never given out).
 fn ino_of(fnv_state: u64) -> u64 {
     let mut h = fnv_state;
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
-    h & !FILE_BIT
+    let ino = h & !FILE_BIT;
+    if ino <= ROOT {
+        ino + 2
+    } else {
+        ino
+    }
+}
+
+fn child_state(parent_fnv: u64, parent: u64, name: &str) -> u64 {
+    if parent == ROOT {
+        fnv(parent_fnv, name)
+    } else {
+        fnv(fnv_step(parent_fnv, b'/'), name)
+    }
+}
+
+/// The inode number of a path below the mount (escaped, as named there; "" is
+/// the root), computed without any node.
+pub fn ino_of_path(path: &str) -> u64 {
+    if path.is_empty() {
+        return ROOT;
+    }
+    let mut state = FNV_BASIS;
+    let mut first = true;
+    for part in path.split('/') {
+        state = if first { fnv(state, part) } else { fnv(fnv_step(state, b'/'), part) };
+        first = false;
+    }
+    ino_of(state)
 }
 
 fn base_name(entry_name: &str) -> &str {
     entry_name.rsplit('/').next().unwrap_or(entry_name)
 }
 
+impl Default for Namespace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Namespace {
-    /// Builds the namespace of all modules (their trees stay unloaded).
-    pub fn build(modules: &[Module]) -> Namespace {
+    /// The fixed part: the root, `cache` and `cache/download`. Everything else
+    /// is looked up in the store on demand.
+    pub fn new() -> Namespace {
         let mut ns = Namespace {
             nodes: NodeMap::default(),
-            ids: modules.iter().map(|m| m.id).collect(),
-            by_id: modules.iter().enumerate().map(|(i, m)| (m.id, i as u32)).collect(),
             trees: HashMap::new(),
-            lists: Vec::new(),
+            ids: HashMap::new(),
+            by_id: HashMap::new(),
+            dirs: Mutex::new(LruCache::new(NonZeroUsize::new(PATH_DIRS).unwrap_or(NonZeroUsize::MIN))),
+            epoch: AtomicU64::new(0),
         };
-        // About five nodes per module (its @v files, root and path directories):
-        // reserving up front saves rehashing a table that ends up megabytes large.
-        ns.nodes.reserve(modules.len() * 6 + 16);
         ns.nodes.insert(
             ROOT,
             Node {
                 parent: ROOT,
                 name: "".into(),
-                kind: Kind::Dir,
+                kind: Kind::TreeDir,
                 children: Vec::new(),
                 subdirs: 0,
                 loaded: true,
                 fnv: FNV_BASIS,
+                path: Some("".into()),
             },
         );
-        let download = ns.mkdir_p(ROOT, "cache/download");
-        let mut list_of: HashMap<&str, u32> = HashMap::new();
-        let mut prev: Option<(&str, u64, Option<u64>)> = None;
-        for (i, m) in modules.iter().enumerate() {
-            let i = i as u32;
-            let (Some(ep), Some(ev)) = (modpath::escape(&m.path), modpath::escape(&m.version)) else {
-                log::warn!(
-                    "{}: cannot be named in a module cache (not escapable); not served",
-                    crate::logger::printable_str(&format!("{}@{}", m.path, m.version))
-                );
-                continue;
-            };
-            // Modules come sorted by path: the versions of one path share its
-            // directories, so walk them only once per path.
-            let (at_v, tree_dir) = match prev {
-                Some((path, at_v, tree_dir)) if path == m.path => (at_v, tree_dir),
-                _ => {
-                    let at_v = ns.mkdir_p(download, &format!("{ep}/@v"));
-                    let list = *list_of.entry(m.path.as_str()).or_insert_with(|| {
-                        ns.lists.push(Vec::new());
-                        (ns.lists.len() - 1) as u32
-                    });
-                    ns.add(at_v, "list", Kind::List(list));
-                    (at_v, None)
-                }
-            };
-            if let Some(&list) = list_of.get(m.path.as_str()) {
-                ns.lists[list as usize].push(i);
-            }
-            ns.add(at_v, &format!("{ev}.mod"), Kind::Mod(i));
-            if m.info.is_some() {
-                ns.add(at_v, &format!("{ev}.info"), Kind::Info(i));
-            }
-            if m.zip.is_some() {
-                ns.add(at_v, &format!("{ev}.zip"), Kind::Zip(i));
-                ns.add(at_v, &format!("{ev}.ziphash"), Kind::ZipHash(i));
-                let (dir, base) = ep.rsplit_once('/').unwrap_or(("", ep.as_str()));
-                let parent = tree_dir.unwrap_or_else(|| ns.mkdir_p(ROOT, dir));
-                let root = ns.add(parent, &format!("{base}@{ev}"), Kind::ModuleRoot(i));
-                if let Some(n) = ns.nodes.get_mut(&root) {
-                    n.loaded = false;
-                }
-                prev = Some((m.path.as_str(), at_v, Some(parent)));
-            } else {
-                prev = Some((m.path.as_str(), at_v, tree_dir));
-            }
+        let cache = ns.add(ROOT, "cache", Kind::Dir);
+        let download = ns.add(cache, "download", Kind::DlDir);
+        if let Some(n) = ns.nodes.get_mut(&download) {
+            n.path = Some("".into());
         }
-        for l in &mut ns.lists {
-            l.sort_by(|a, b| modpath::compare_versions(&modules[*a as usize].version, &modules[*b as usize].version));
-        }
-        let dirs: Vec<u64> = ns.nodes.iter().filter(|(_, n)| n.children.len() > 1).map(|(&k, _)| k).collect();
-        ns.sort_children(&dirs);
         ns
     }
 
+    /// Records the store id of a module slot (tree files' inode numbers carry it).
+    pub fn set_id(&mut self, module: u32, id: i64) {
+        self.ids.insert(module, id);
+        self.by_id.insert(id, module);
+    }
+
+    /// The module path prefix of a path directory.
+    pub fn dir_path(&self, ino: u64) -> Option<Arc<str>> {
+        self.nodes.get(&ino)?.path.clone()
+    }
+
+    /// The inode number `name` has (or would have) below directory `parent`.
+    pub fn child_ino(&self, parent: u64, name: &str) -> Option<u64> {
+        let p = self.nodes.get(&parent)?;
+        Some(ino_of(child_state(p.fnv, parent, name)))
+    }
+
+    /// The node of a name found in the store below a path directory: made, or
+    /// brought up to date (a module removed and imported again has a new slot).
+    /// None on a hash collision with another name (logged; never seen in practice).
+    pub fn intern(&mut self, parent: u64, name: &str, kind: Kind, path: Option<Arc<str>>) -> Option<u64> {
+        let p = self.nodes.get(&parent)?;
+        let state = child_state(p.fnv, parent, name);
+        let ino = ino_of(state);
+        match self.nodes.get_mut(&ino) {
+            Some(n) if n.parent == parent && &*n.name == name => {
+                if n.kind != kind {
+                    n.kind = kind;
+                    n.children.clear();
+                    n.subdirs = 0;
+                    n.loaded = !matches!(kind, Kind::ModuleRoot(_));
+                }
+                n.path = path;
+                Some(ino)
+            }
+            Some(n) => {
+                log::error!(
+                    "inode number {ino:#x} of {:?} collides with {:?}; the first is not served",
+                    crate::logger::printable_str(name),
+                    crate::logger::printable_str(&n.name)
+                );
+                None
+            }
+            None => {
+                let loaded = !matches!(kind, Kind::ModuleRoot(_));
+                self.nodes.insert(
+                    ino,
+                    Node {
+                        parent,
+                        name: name.into(),
+                        kind,
+                        children: Vec::new(),
+                        subdirs: 0,
+                        loaded,
+                        fnv: state,
+                        path,
+                    },
+                );
+                Some(ino)
+            }
+        }
+    }
+
+    /// A directory of module paths, if it is loaded.
+    pub fn cached_dir(&self, prefix: &str) -> Option<Arc<PathDir>> {
+        self.dirs.lock().ok()?.get(prefix).cloned()
+    }
+
+    /// The store's state as of now, for `put_dir`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Keeps a directory read from the store, unless the store changed since
+    /// `epoch` (then the next lookup reads it again).
+    pub fn put_dir(&self, prefix: &str, dir: Arc<PathDir>, epoch: u64) {
+        if let Ok(mut d) = self.dirs.lock() {
+            if self.epoch() == epoch {
+                d.put(prefix.into(), dir);
+            }
+        }
+    }
+
+    /// Forgets the loaded directories of these prefixes: the store changed there.
+    pub fn drop_dirs<'a>(&self, prefixes: impl IntoIterator<Item = &'a str>) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut d) = self.dirs.lock() {
+            for p in prefixes {
+                d.pop(p);
+            }
+        }
+    }
+
+    /// Loaded directories of module paths (for stats and tests).
+    pub fn dirs_loaded(&self) -> usize {
+        self.dirs.lock().map_or(0, |d| d.len())
+    }
+
     fn file_ino(&self, module: u32, entry: u32) -> u64 {
-        let id = self.ids.get(module as usize).copied().unwrap_or(0) as u64;
+        let id = self.ids.get(&module).copied().unwrap_or(0) as u64;
         FILE_BIT | (id << ENTRY_BITS) | entry as u64
     }
 
@@ -282,27 +408,31 @@ impl Namespace {
         parts.join("/")
     }
 
-    /// Adds a node (or returns the existing one of that path). Children are sorted later.
+    /// Adds a fixed node (or returns the existing one of that path). Children are sorted later.
     fn add(&mut self, parent: u64, name: &str, kind: Kind) -> u64 {
         let Some(p) = self.nodes.get(&parent) else { return parent };
-        let state = if parent == ROOT { fnv(p.fnv, name) } else { fnv(fnv_step(p.fnv, b'/'), name) };
-        let mut ino = ino_of(state);
-        let mut salt = 0u32;
-        loop {
-            match self.nodes.get(&ino) {
-                Some(n) if n.parent == parent && &*n.name == name => return ino,
-                // A 64-bit hash collision (or a hash landing on 0/1) is vanishingly
-                // rare; probe deterministically rather than alias two nodes.
-                Some(_) => {}
-                None if ino > ROOT => break,
-                None => {}
+        let state = child_state(p.fnv, parent, name);
+        let ino = ino_of(state);
+        match self.nodes.get(&ino) {
+            Some(n) if n.parent == parent && &*n.name == name => return ino,
+            Some(_) => {
+                log::error!("inode number {ino:#x} of {:?} collides; not served", crate::logger::printable_str(name));
+                return parent;
             }
-            salt += 1;
-            ino = ino_of(fnv(fnv_step(state, 0), &salt.to_string()));
+            None => {}
         }
         self.nodes.insert(
             ino,
-            Node { parent, name: name.into(), kind, children: Vec::new(), subdirs: 0, loaded: true, fnv: state },
+            Node {
+                parent,
+                name: name.into(),
+                kind,
+                children: Vec::new(),
+                subdirs: 0,
+                loaded: true,
+                fnv: state,
+                path: None,
+            },
         );
         if let Some(p) = self.nodes.get_mut(&parent) {
             p.children.push(ino);
@@ -368,11 +498,12 @@ impl Namespace {
     }
 
     /// Fills a module root from its entry list (sorted by name). Idempotent.
-    pub fn load_module(&mut self, root: u64, module: u32, entries: Arc<[Entry]>) {
+    pub fn load_module(&mut self, root: u64, module: u32, id: i64, entries: Arc<[Entry]>) {
         match self.nodes.get(&root) {
             Some(n) if !n.loaded => {}
             _ => return,
         }
+        self.set_id(module, id);
         if entries.len() >= 1 << ENTRY_BITS {
             log::error!("module #{module}: {} files is more than a mount can name; tree left empty", entries.len());
             return;

@@ -263,6 +263,13 @@ fn index_rows_aliasing_a_module_are_refused() {
     std::fs::write(&gosum, format!("{real} {v}/go.mod {}\n", modcachefs::hash::hash1_gomod(&real_mod))).unwrap();
 
     let m = Mount::new(&store, &tmp.path().join("mnt"), &["--go-sum", &gosum.to_string_lossy()]);
+    // The mount reads the store a directory at a time: rows are judged when the
+    // directory holding them is read (here, listed).
+    let listed: Vec<String> = std::fs::read_dir(m.dir.join("golang.org/x"))
+        .expect("list golang.org/x")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(listed.iter().all(|n| n != "text@v0.99.0" && !n.is_empty() && !n.contains('\n')), "{listed:?}");
     let at_v = m.dir.join(format!("cache/download/{real}/@v"));
     let served = std::fs::read(at_v.join(format!("{v}.mod")));
     let list = std::fs::read_to_string(at_v.join("list")).unwrap_or_default();

@@ -756,6 +756,9 @@ fn regex_free_blob_check(store: &Path) -> impl Fn(&str) -> bool {
         let parts: Vec<&str> = rel.split('/').collect();
         let hex = |x: &str, n: usize| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit());
         parts.len() == 3 && parts[0] == "blobs" && hex(parts[1], 2) && hex(parts[2], 62)
+            // The index: read a directory at a time as names are looked up (SQLite
+            // checks for a journal first), and its generation polled (live.rs).
+            || rel != s && ["index.db", "index.db-journal", "index.db-wal", "index.db-shm"].contains(&rel)
             || rel == s && s.is_empty()
             || s == prefix.trim_end_matches('/')
             || s == prefix2.trim_end_matches('/')

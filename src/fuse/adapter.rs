@@ -22,7 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use super::pool::Pool;
 
-/// Everything under the mount is immutable for the mount's lifetime, so the kernel
+/// Files never change once served, and when the store gains or loses a module the
+/// kernel is told to forget the names concerned (live.rs: FUSE invalidation), so it
 /// may cache names, attributes and negative lookups for as long as it likes.
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -243,13 +244,7 @@ impl Filesystem for Adapter {
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
-        let (mut bytes, mut files) = (0u64, 0u64);
-        for m in self.fs.content.modules.iter() {
-            if let Some(z) = &m.zip {
-                bytes += z.tree_size;
-                files += z.file_count;
-            }
-        }
+        let (bytes, files) = self.fs.statfs_figures();
         reply.statfs(bytes.div_ceil(4096), 0, 0, files, 0, 4096, 255, 4096);
     }
 

@@ -59,8 +59,8 @@ pub(crate) fn check_mountpoint(mp: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM/SIGHUP or an
-/// external unmount. SIGUSR1 logs the counters.
+/// Mounts `fs` at `mountpoint` and serves until SIGINT/SIGTERM or an external
+/// unmount. SIGHUP re-reads the store; SIGUSR1 logs the counters.
 pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut crate::ops::daemon::Ready) -> Result<()> {
     let mp = PathBuf::from(mountpoint);
     if is_stale_mount(&mp) {
@@ -146,6 +146,9 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
             return Err(Error::Invalid(format!("{}: cannot mount: {e}", mp.display())));
         }
     };
+    // Follows the store as imports commit (live.rs); SIGHUP polls at once.
+    let live =
+        crate::live::start(fs.clone(), Some(Box::new(session.notifier()))).map_err(|e| Error::io("live thread", e))?;
     // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
     // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
     // and would umount(2) the path again, failing, or taking down a new mount made
@@ -170,8 +173,8 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     ready.ok();
     crate::ops::daemon::sd_notify(&format!("READY=1\nMAINPID={}\nSTATUS=serving {}", std::process::id(), mp.display()));
     log::info!(
-        "serving {} modules at {} (stats: modcachefs stats {})",
-        fs.content.modules.len(),
+        "serving {} at {} (stats: modcachefs stats {})",
+        fs.content.store_dir().display(),
         mp.display(),
         mp.display()
     );
@@ -181,6 +184,11 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     for sig in signals.forever() {
         if gone.load(std::sync::atomic::Ordering::SeqCst) {
             break;
+        }
+        if sig == SIGHUP {
+            // "Re-read the store now", as daemons conventionally take it.
+            live.reload_now();
+            continue;
         }
         if sig == SIGUSR1 {
             // SAFETY: mallinfo2 takes no arguments and only reads glibc's allocator

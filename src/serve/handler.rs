@@ -326,7 +326,7 @@ async fn answer(srv: &Arc<Server>, r: Route, headers: &HeaderMap) -> (Kind, Repl
     let snap = srv.snapshot();
     match r {
         Route::Metrics => {
-            let page = srv.metrics.render(&srv.opener.stats, snap.size);
+            let page = srv.metrics.render(&srv.opener.stats, snap.size());
             let mut reply = Reply::text(StatusCode::OK, NO_STORE, String::new());
             reply.headers[0].1 = "text/plain; version=0.0.4; charset=utf-8".into();
             reply.body = BodySrc::Bytes(Bytes::from(page));

@@ -1,6 +1,8 @@
 //! The store as the server sees it: one `Fs` (the mount's core: namespace,
-//! verification, file contents) per version of the index, swapped for a new one
-//! when `modcachefs import` changes the index, without a restart.
+//! verification, file contents) per generation of the store, swapped for a new
+//! one when the store's generation changes (polled, as mounts do: see live.rs),
+//! without a restart. The `Fs` is lazy: opening a snapshot reads no module list,
+//! whatever the store's size; modules are looked up as requests name them.
 //!
 //! Requests hold the snapshot they started with (an `Arc`), so a reload never
 //! cuts a download short; the old snapshot, with its open blobs, goes when the
@@ -13,9 +15,9 @@ use crate::fs::Fs;
 use crate::ops::stats::Stats;
 use crate::serve::metrics::StoreSize;
 use crate::store::{self, Store, Sum};
-use std::os::unix::fs::MetadataExt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 pub(crate) struct Snapshot {
     pub(crate) fs: Fs,
@@ -24,28 +26,16 @@ pub(crate) struct Snapshot {
     /// Each module's verified zip once a request has seen it verified: later
     /// requests take it without the verification lock that every download of a
     /// popular module would otherwise queue on.
-    verified: Vec<OnceLock<Arc<Verified>>>,
+    verified: RwLock<HashMap<u32, Arc<Verified>>>,
 }
 
-/// What changes when an import commits: the index file and its write-ahead log
-/// (an import writes in WAL mode and leaves rollback mode when it ends).
+/// The store's generation (`Store::current_generation`): it changes with every
+/// committed import or removal.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Signature(Vec<Option<FileId>>);
-
-/// Device, inode, size and modification time (seconds, nanoseconds) of one file.
-type FileId = (u64, u64, u64, i64, i64);
+pub(crate) struct Signature(Option<u64>);
 
 pub(crate) fn signature(store_dir: &Path) -> Signature {
-    Signature(
-        ["index.db", "index.db-wal", "index/CURRENT"]
-            .iter()
-            .map(|f| {
-                std::fs::metadata(store_dir.join(f))
-                    .ok()
-                    .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
-            })
-            .collect(),
-    )
+    Signature(Store::current_generation(store_dir).ok())
 }
 
 /// How the server opens the store: the same trust and verification options as a mount.
@@ -60,8 +50,9 @@ impl Opener {
     pub(crate) fn open(&self) -> Result<Snapshot> {
         let t0 = std::time::Instant::now();
         // Taken before reading: a change made while reading is seen by the next check.
-        let sig = signature(&self.store_dir);
         let st = Store::open_ro(&self.store_dir)?;
+        let sig = Signature(Some(st.generation()));
+        let modules = st.module_count()?;
         let opts = content::Options {
             verify: self.verify,
             // Nothing is extracted for HTTP clients: with no memory cache, verification
@@ -72,41 +63,53 @@ impl Opener {
         };
         let sumdb = crate::sumdb::Files::load(&st)?;
         let content = Content::new(st, &self.sums, opts, self.stats.clone())?;
-        let size = StoreSize {
-            modules: content.modules.len() as u64,
-            zips: content.modules.iter().filter(|m| m.zip.is_some()).count() as u64,
-            zip_bytes: content.modules.iter().filter_map(|m| m.zip.as_ref()).map(|z| z.size).sum(),
-        };
+        // The zip gauges count the modules this snapshot has served (see `size`):
+        // a store-wide sum would read every row.
+        let size = StoreSize { modules, zips: 0, zip_bytes: 0 };
         let mut fs = Fs::new(content);
         fs.set_sumdb(sumdb);
         fs.set_store_hint(&format!(" --store {}", self.store_dir.display()));
         log::info!(
-            "store {} read: {} modules, {} zips ({:.1} MB) in {:.1} ms",
+            "store {} opened: {} modules, in {:.1} ms",
             self.store_dir.display(),
             size.modules,
-            size.zips,
-            size.zip_bytes as f64 / 1e6,
             t0.elapsed().as_secs_f64() * 1e3
         );
-        let verified = (0..size.modules).map(|_| OnceLock::new()).collect();
-        Ok(Snapshot { fs, size, signature: sig, verified })
+        Ok(Snapshot { fs, size, signature: sig, verified: RwLock::default() })
     }
 }
 
 impl Snapshot {
-    /// The index of module `path@version` in the store's (sorted) module list.
+    /// The slot of module `path@version`, looked up in the store as the mount does.
     pub(crate) fn module_index(&self, path: &str, version: &str) -> Option<u32> {
-        let modules = &self.fs.content.modules;
-        modules.binary_search_by(|m| (m.path.as_str(), m.version.as_str()).cmp(&(path, version))).ok().map(|i| i as u32)
+        match self.fs.module_slot(path, version) {
+            Ok(m) => m,
+            Err(e) => {
+                log::warn!("{path}@{version}: {e}");
+                None
+            }
+        }
     }
 
     pub(crate) fn module(&self, m: u32) -> Option<&store::Module> {
         self.fs.content.modules.get(m as usize)
     }
 
+    /// The store's size: its module count, and the zips among the modules served so far.
+    pub(crate) fn size(&self) -> StoreSize {
+        let mut size = self.size;
+        for (_, m) in self.fs.content.modules.iter() {
+            if let Some(z) = &m.zip {
+                size.zips += 1;
+                size.zip_bytes += z.size;
+            }
+        }
+        size
+    }
+
     /// Module `m`'s zip if it verified already, without waiting.
     pub(crate) fn verified_now(&self, m: u32) -> Option<Arc<Verified>> {
-        self.verified.get(m as usize)?.get().cloned()
+        self.verified.read().ok()?.get(&m).cloned()
     }
 
     /// Waits for (or runs) module `m`'s verification: `Content::verified`.
@@ -115,8 +118,8 @@ impl Snapshot {
             return Ok(v);
         }
         let v = self.fs.content.verified(m)?;
-        if let Some(slot) = self.verified.get(m as usize) {
-            let _ = slot.set(v.clone());
+        if let Ok(mut slots) = self.verified.write() {
+            slots.insert(m, v.clone());
         }
         Ok(v)
     }
