@@ -1,54 +1,28 @@
 //! modcachefs: a read-only FUSE filesystem serving a verified Go module cache.
 //!
-//! Data flows one way: the CLI fills the `store` (`import`, validated by `zipfmt`,
-//! hashed by `hash`); a mount reads the store into a `namespace` and serves file
-//! `content` (verified on first access, cached in `cache`) through the `fs` core
-//! and the thin `fuse` adapter.
+//! The folders are the layers, and data flows down this list, never up:
+//!
+//! - [`gomod`]: Go's rules and formats (module paths and versions, file names,
+//!   `h1:`, go.sum, Go-identical `.info`); [`zip`]: the strict module-zip reader.
+//! - [`store`]: the archive store (content-addressed blobs, immutable index
+//!   segments under a manifest), written by [`import`] and by rm/gc/compact.
+//! - [`sumdb`]: checksum databases (signed notes, tlog proofs, tiles).
+//! - [`verify`]: the trust rule and the verifiers (the file list against `h1:`,
+//!   one entry's structure, a whole module, a whole store).
+//! - [`vfs`]: the frontend-independent core: the lazy namespace, verified file
+//!   contents and their bounded cache, and [`vfs::fs::Fs`], the one API frontends use.
+//! - Frontends: [`fuse`] (the mount) and [`serve`] (an HTTP GOPROXY).
+//! - [`ops`] (daemon, logger, counters, stats socket) and [`cli`] (the command line).
 
-pub mod cache;
 pub mod cli;
-pub mod content;
 pub mod error;
-pub mod failures;
-pub mod fs;
-pub mod fsck;
 pub mod fuse;
 pub mod gomod;
 pub mod import;
-pub mod input;
-pub mod live;
-pub(crate) mod missing;
-pub mod namespace;
 pub mod ops;
-pub mod pagebuf;
-pub mod rows;
 pub mod serve;
 pub mod store;
 pub mod sumdb;
-pub(crate) mod verdict;
+pub mod verify;
+pub mod vfs;
 pub mod zip;
-
-// TRANSITION (removed when the re-wall's path rewrite runs): the old module paths,
-// so code on branches cut before the move still compiles.
-pub use ops::{daemon, logger, stats, statsock};
-pub mod hash {
-    pub use crate::gomod::h1::*;
-}
-pub mod gosum {
-    pub use crate::gomod::gosum::*;
-}
-pub mod json {
-    pub use crate::gomod::info::*;
-}
-pub mod modpath {
-    pub use crate::gomod::path::{check_module_path, escape, unescape};
-    pub use crate::gomod::version::*;
-}
-pub mod zipfmt {
-    pub use crate::gomod::filename::check_file_names;
-    pub use crate::gomod::path::check_module_version;
-    pub use crate::gomod::{MAX_GO_MOD_SIZE, MAX_LICENSE_SIZE, MAX_NAME_ELEMENT, MAX_ZIP_SIZE};
-    #[allow(unused_imports)]
-    pub(crate) use crate::ops::logger::printable;
-    pub use crate::zip::*;
-}

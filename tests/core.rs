@@ -13,15 +13,14 @@
 mod common;
 
 use common::zipgen::{build, deflated, h1_of, stored};
-use modcachefs::content::{Content, Options, Verify};
 use modcachefs::error::Error;
-use modcachefs::fs::{Attr, Fs};
-use modcachefs::hash::hash1_gomod;
+use modcachefs::gomod::h1::hash1_gomod;
 use modcachefs::import;
-use modcachefs::modpath;
-use modcachefs::namespace::ROOT;
-use modcachefs::stats::Stats;
+use modcachefs::ops::stats::Stats;
 use modcachefs::store::{self, Store, Sum, SumKind};
+use modcachefs::vfs::content::{Content, Options, Verify};
+use modcachefs::vfs::fs::{Attr, Fs};
+use modcachefs::vfs::namespace::ROOT;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -366,7 +365,7 @@ fn download_files_are_the_imported_bytes() {
     assert_eq!(read_all(&fs, &format!("{}/list", at_v("example.com/hello")), 4096).unwrap(), b"v1.0.0\nv1.1.0\n");
     assert_eq!(read_all(&fs, &format!("{}/list", at_v("example.com/modonly")), 4096).unwrap(), b"v1.0.0\n");
     for m in &f.modules {
-        let (dir, v) = (at_v(&modpath::escape(m.path).unwrap()), m.version);
+        let (dir, v) = (at_v(&modcachefs::gomod::path::escape(m.path).unwrap()), m.version);
         let what = format!("{}@{v}", m.path);
         assert_eq!(read_all(&fs, &format!("{dir}/{v}.info"), 4096).unwrap(), m.info(), "{what} .info");
         if m.path == "example.com/pinned" || m.path == "example.com/tamper" {
@@ -495,8 +494,12 @@ fn stored_entries_are_served_too() {
     let report = import::import(&mut st, &import::discover(&[proxy]).unwrap(), 1, &mut |_, _, _| {}).unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     st.publish().unwrap();
-    let opts =
-        Options { verify: Verify::Lazy, cache_size: CACHE_SIZE, spill_dir: tmp.path().to_path_buf(), spill_size: 1 << 20 };
+    let opts = Options {
+        verify: Verify::Lazy,
+        cache_size: CACHE_SIZE,
+        spill_dir: tmp.path().to_path_buf(),
+        spill_size: 1 << 20,
+    };
     let content = Content::new(Store::open_ro(&store_dir).unwrap(), &[], opts, Arc::new(Stats::default())).unwrap();
     let fs = Fs::new(content);
     assert_eq!(read_all(&fs, "example.com/plain@v1.0.0/p.go", 3).unwrap(), b"package p\n");

@@ -8,10 +8,9 @@ mod common;
 
 use common::zipgen::{build_with, hostile_zips, module_zip, stored, Hostile, V};
 use common::*;
-use modcachefs::hash::{hash1, hex, sha256};
-use modcachefs::modpath;
+use modcachefs::gomod::h1::{hash1, hex, sha256};
 use modcachefs::store;
-use modcachefs::zipfmt::{self, Entry};
+use modcachefs::zip::Entry;
 use sha2::Digest;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -152,7 +151,7 @@ fn plant(store: &Path, c: &Hostile) -> Vec<Entry> {
         .iter()
         .map(|e| {
             let mut h = sha2::Sha256::new();
-            let d: [u8; 32] = match zipfmt::stream_entry(&f, e, &mut |chunk| h.update(chunk)) {
+            let d: [u8; 32] = match modcachefs::zip::stream_entry(&f, e, &mut |chunk| h.update(chunk)) {
                 Ok(()) => h.finalize().into(),
                 Err(_) => [0; 32], // no h1 can make it decode: the daemon's own checks will do
             };
@@ -280,7 +279,8 @@ fn hostile_blobs(lazy: bool) {
     let cases = planted.iter().zip(claims.iter().map(Some)).chain(swapped.iter().zip(std::iter::repeat(None)));
     for (c, claim) in cases {
         let version = if claim.is_some() { c.version.as_str() } else { V };
-        let (ep, ev) = (modpath::escape(&c.module).unwrap(), modpath::escape(version).unwrap());
+        let (ep, ev) =
+            (modcachefs::gomod::path::escape(&c.module).unwrap(), modcachefs::gomod::path::escape(version).unwrap());
         let root = m.dir.join(format!("{ep}@{ev}"));
         let names: Vec<String> = match claim {
             Some(entries) => entries.iter().map(|e| e.name.clone()).collect(),
@@ -294,7 +294,7 @@ fn hostile_blobs(lazy: bool) {
             let name = names.get(i)?;
             let e = entries.iter().find(|e| &e.name == name)?;
             let f = std::fs::File::open(store::blob_path(&store, &hex(&sha256(&c.zip)))).ok()?;
-            zipfmt::read_entry(&f, e).ok()
+            modcachefs::zip::read_entry(&f, e).ok()
         };
         let dl = m.dir.join(format!("cache/download/{ep}/@v"));
         paths.push(dl.join(format!("{ev}.zip")));
@@ -337,7 +337,7 @@ fn hostile_blobs(lazy: bool) {
     assert_eq!(std::fs::read(&x).expect("module with a directory entry"), b"package sub\n");
     assert_eq!(
         std::fs::read(m.dir.join(format!("cache/download/{withdir}/@v/{V}.ziphash"))).unwrap(),
-        zipfmt::inspect(&withdir_zip, withdir, V).unwrap().h1.as_bytes()
+        modcachefs::zip::inspect(&withdir_zip, withdir, V).unwrap().h1.as_bytes()
     );
 
     // One error line per hostile module, naming it and why.

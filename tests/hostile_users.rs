@@ -215,7 +215,7 @@ fn looked_up_names_cannot_forge_log_lines() {
 
 /// Writes `data` as a blob of `store` (named by its sha256) and returns the name.
 fn put_blob(store: &std::path::Path, data: &[u8]) -> String {
-    let sha = modcachefs::hash::hex(&modcachefs::hash::sha256(data));
+    let sha = modcachefs::gomod::h1::hex(&modcachefs::gomod::h1::sha256(data));
     let p = modcachefs::store::blob_path(store, &sha);
     std::fs::create_dir_all(p.parent().expect("fan-out dir")).expect("mkdir blob dir");
     std::fs::write(&p, data).expect("write blob");
@@ -225,7 +225,7 @@ fn put_blob(store: &std::path::Path, data: &[u8]) -> String {
 /// Plants a go.mod-only module row for `path@version` whose .mod is `gomod`.
 fn plant_mod_row(store: &std::path::Path, path: &str, version: &str, gomod: &[u8]) {
     let blob = put_blob(store, gomod);
-    let h1 = modcachefs::hash::hash1_gomod(gomod);
+    let h1 = modcachefs::gomod::h1::hash1_gomod(gomod);
     index(store)
         .execute(
             "INSERT INTO modules (path, version, mod_blob, mod_h1, mod_h1_origin, info) VALUES (?1, ?2, ?3, ?4, 'computed', ?5)",
@@ -239,7 +239,7 @@ fn proxy_versions(path: &str) -> Vec<String> {
         .expect("corpus @v")
         .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".mod").map(String::from))
         .collect();
-    modcachefs::modpath::sort_versions(&mut vs);
+    modcachefs::gomod::version::sort_versions(&mut vs);
     vs
 }
 
@@ -260,7 +260,7 @@ fn index_rows_aliasing_a_module_are_refused() {
     plant_mod_row(&store, "golang.org/x/text/", "v0.99.0", evil.as_bytes());
     plant_mod_row(&store, "golang.org/x/te\nmodcachefs: error: forged", v, evil.as_bytes());
     let gosum = tmp.path().join("go.sum");
-    std::fs::write(&gosum, format!("{real} {v}/go.mod {}\n", modcachefs::hash::hash1_gomod(&real_mod))).unwrap();
+    std::fs::write(&gosum, format!("{real} {v}/go.mod {}\n", modcachefs::gomod::h1::hash1_gomod(&real_mod))).unwrap();
 
     let m = Mount::new(&store, &tmp.path().join("mnt"), &["--go-sum", &gosum.to_string_lossy()]);
     // The mount reads the store a directory at a time: rows are judged when the
@@ -380,7 +380,7 @@ const MANY: usize = 4;
 /// one whose .info is 100 MB, and [`MANY`] whose index lists `files` entries each.
 fn plant_expensive(store: &std::path::Path, files: u64) {
     let conn = index(store);
-    let h1 = modcachefs::hash::hash1_gomod(b"module example.com/hostile/bigmod\n");
+    let h1 = modcachefs::gomod::h1::hash1_gomod(b"module example.com/hostile/bigmod\n");
     let sparse = "f".repeat(64);
     let p = store.join("blobs").join(&sparse[..2]).join(&sparse[2..]);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();

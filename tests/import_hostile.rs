@@ -8,8 +8,7 @@ mod common;
 
 use common::zipgen::{self, build, deflated, hostile_zips, module_zip, stored, Hostile};
 use common::*;
-use modcachefs::hash::{hash1_gomod, hex, sha256};
-use modcachefs::zipfmt;
+use modcachefs::gomod::h1::{hash1_gomod, hex, sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -121,8 +120,8 @@ fn good_zip(module: &str, version: &str, source: &str) -> Vec<u8> {
 fn check_catalogue(cases: &[Hostile]) -> BTreeMap<&'static str, String> {
     let mut messages = BTreeMap::new();
     for c in cases {
-        let msg = match zipfmt::inspect(&c.zip, &c.module, &c.version) {
-            Ok(_) => panic!("{}: accepted by zipfmt::inspect", c.case),
+        let msg = match modcachefs::zip::inspect(&c.zip, &c.module, &c.version) {
+            Ok(_) => panic!("{}: accepted by modcachefs::zip::inspect", c.case),
             Err(e) => e.to_string(),
         };
         assert!(msg.contains(c.needle), "{}: {msg:?} lacks {:?}", c.case, c.needle);
@@ -162,7 +161,8 @@ fn hostile_zips_are_refused_and_store_unchanged() {
         assert!(cases.iter().any(|c| c.case == case), "no {case:?} case in the catalogue");
     }
     check_catalogue(&cases);
-    let anonymous: Vec<&str> = cases.iter().filter(|c| zipfmt::module_of(&c.zip).is_none()).map(|c| c.case).collect();
+    let anonymous: Vec<&str> =
+        cases.iter().filter(|c| modcachefs::zip::module_of(&c.zip).is_none()).map(|c| c.case).collect();
     assert_eq!(
         anonymous,
         ["truncated", "zip64-lie", "zip64-extra", "huge-count"],
@@ -178,7 +178,7 @@ fn hostile_zips_are_refused_and_store_unchanged() {
         // A zip without a readable directory (truncated, lying end records) cannot say
         // which module it is: the message names the file instead, and still says what
         // is wrong with it.
-        let who = match zipfmt::module_of(&c.zip) {
+        let who = match modcachefs::zip::module_of(&c.zip) {
             None => zp.display().to_string(),
             Some(_) => format!("{}@{}", c.module, c.version),
         };
@@ -228,7 +228,7 @@ fn hostile_zips_are_refused_and_store_unchanged() {
     assert_eq!(hostile, [&format!("{good}@v1.0.0")], "only the good module is stored");
     let line = &listed[&format!("{good}@v1.0.0")];
     assert_eq!(json_num(line, "files"), Some(2), "{line}");
-    assert_eq!(str_field(line, "zip_h1"), zipfmt::inspect(&good_zip, good, "v1.0.0").unwrap().h1);
+    assert_eq!(str_field(line, "zip_h1"), modcachefs::zip::inspect(&good_zip, good, "v1.0.0").unwrap().h1);
     assert_eq!(str_field(line, "mod_h1"), hash1_gomod(good_mod.as_bytes()));
 
     // Exactly the good module's two blobs are new, nothing else changed.
@@ -259,7 +259,7 @@ fn mod_only_modules_with_invalid_paths_are_refused() {
     for (m, v, needle) in bad {
         put_proxy_file(&proxy, m, v, "mod", format!("module {m}\n").as_bytes());
         // With a zip, the zip validator already refuses it with the same rule.
-        match zipfmt::inspect(&good_zip(m, v, "package x\n"), m, v) {
+        match modcachefs::zip::inspect(&good_zip(m, v, "package x\n"), m, v) {
             Ok(_) => panic!("{m}@{v}: zip accepted"),
             Err(e) => assert!(e.to_string().contains(needle), "{m}@{v}: {e}"),
         }
@@ -287,8 +287,8 @@ fn recorded_hash_mismatch_is_an_error() {
     // A GOMODCACHE whose .ziphash is wrong.
     let m = "example.com/hm";
     let zip = good_zip(m, "v1.0.0", "package hm\n");
-    let right = zipfmt::inspect(&zip, m, "v1.0.0").unwrap().h1;
-    let wrong = zipfmt::inspect(&good_zip(m, "v1.0.0", "package hm // other\n"), m, "v1.0.0").unwrap().h1;
+    let right = modcachefs::zip::inspect(&zip, m, "v1.0.0").unwrap().h1;
+    let wrong = modcachefs::zip::inspect(&good_zip(m, "v1.0.0", "package hm // other\n"), m, "v1.0.0").unwrap().h1;
     assert_ne!(right, wrong);
     let dl = t.join("gomodcache/cache/download");
     put_proxy_file(&dl, m, "v1.0.0", "mod", format!("module {m}\n").as_bytes());
@@ -331,8 +331,10 @@ fn recorded_hash_mismatch_is_an_error() {
     // A go.sum imported first; a zip that contradicts it later is refused.
     let g = "example.com/gs";
     let (zip_a, zip_b) = (good_zip(g, "v1.0.0", "package gs\n"), good_zip(g, "v1.0.0", "package gs // tampered\n"));
-    let (h_a, h_b) =
-        (zipfmt::inspect(&zip_a, g, "v1.0.0").unwrap().h1, zipfmt::inspect(&zip_b, g, "v1.0.0").unwrap().h1);
+    let (h_a, h_b) = (
+        modcachefs::zip::inspect(&zip_a, g, "v1.0.0").unwrap().h1,
+        modcachefs::zip::inspect(&zip_b, g, "v1.0.0").unwrap().h1,
+    );
     let trusted = t.join("trusted/go.sum");
     std::fs::create_dir_all(trusted.parent().unwrap()).unwrap();
     let gomod_h1 = hash1_gomod(format!("module {g}\n").as_bytes());

@@ -11,7 +11,7 @@ mod common;
 use common::daemon::output_within;
 use common::zipgen::{deflated, module_zip};
 use common::*;
-use modcachefs::hash::{hex, sha256};
+use modcachefs::gomod::h1::{hex, sha256};
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -153,8 +153,8 @@ fn symlinks_inside_the_input_are_refused_and_never_read() {
 /// .info, .ziphash, zip 500 MiB) are refused naming the limit, the others stored.
 #[test]
 fn fifos_devices_and_oversized_inputs_are_refused_at_their_limits() {
-    use modcachefs::input::{MAX_INFO_SIZE, MAX_ZIPHASH_SIZE};
-    use modcachefs::zipfmt::{MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
+    use modcachefs::gomod::{MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
+    use modcachefs::import::input::{MAX_INFO_SIZE, MAX_ZIPHASH_SIZE};
     let tmp = tempdir("inputs-limits");
     let proxy = tmp.path().join("proxy");
     put_good(&proxy, "example.com/good");

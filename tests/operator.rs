@@ -20,7 +20,7 @@ fn code(out: &std::process::Output) -> Option<i32> {
 
 /// The stats socket this test process (root) would find for a mount at `mnt`.
 fn socket_of(mnt: &Path) -> PathBuf {
-    modcachefs::statsock::socket_path(mnt).expect("a directory for stats sockets")
+    modcachefs::ops::statsock::socket_path(mnt).expect("a directory for stats sockets")
 }
 
 /// The report of the daemon serving `mnt`, as JSON.
@@ -283,7 +283,7 @@ fn other_users_and_socket_modes() {
     let meta = std::fs::symlink_metadata(&sock).unwrap();
     assert!(meta.file_type().is_socket_like(), "{} is not a socket", sock.display());
     assert_eq!(meta.mode() & 0o777, 0o600, "socket mode under umask 000");
-    let log = modcachefs::daemon::default_log(&private_mnt).unwrap();
+    let log = modcachefs::ops::daemon::default_log(&private_mnt).unwrap();
     assert_eq!(std::fs::metadata(&log).unwrap().mode() & 0o777, 0o640, "log mode under umask 000");
     let dir = std::fs::metadata(sock.parent().unwrap()).unwrap();
     assert_eq!(dir.mode() & 0o022, 0, "socket directory writable by others: {:o}", dir.mode());
@@ -414,7 +414,7 @@ fn help_help_and_a_second_daemon() {
     first.arg(&store).arg(&mnt).arg("-o").arg(&opts);
     ok(&output_within(&mut first, 30, "first mount"), "mount with comment=");
     daemon.pid = Some(read_pid(&pidfile));
-    let log = modcachefs::daemon::default_log(&mnt).unwrap();
+    let log = modcachefs::ops::daemon::default_log(&mnt).unwrap();
     let before = std::fs::read_to_string(&log).unwrap();
     let second = output_within(
         Command::new(BIN).arg("--store").arg(&store).arg("mount").arg(&mnt).arg("--daemon"),
@@ -617,7 +617,7 @@ fn socket_names_are_injective() {
     assert_ne!(socket_of(&am), socket_of(&bm));
     assert_eq!(report(&am)["pid"], a.pid());
     assert_eq!(report(&bm)["pid"], b.pid());
-    assert_ne!(modcachefs::daemon::default_log(&am), modcachefs::daemon::default_log(&bm));
+    assert_ne!(modcachefs::ops::daemon::default_log(&am), modcachefs::ops::daemon::default_log(&bm));
 }
 
 /// Under systemd (`Type=notify`): READY=1 arrives once the mount answers.

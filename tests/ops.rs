@@ -194,9 +194,9 @@ fn daemon_mount_build_status_umount() {
     // The name is the mountpoint as `systemd-escape --path` spells it (or a hash of it).
     let log_dir =
         if unsafe { libc::geteuid() } == 0 { PathBuf::from("/run/modcachefs") } else { rt.path().join("modcachefs") };
-    let log = modcachefs::daemon::default_log(&mnt).expect("a directory for the default log");
+    let log = modcachefs::ops::daemon::default_log(&mnt).expect("a directory for the default log");
     assert_eq!(log.parent(), Some(log_dir.as_path()), "default log {}", log.display());
-    let escaped = modcachefs::statsock::escape_path(&mnt);
+    let escaped = modcachefs::ops::statsock::escape_path(&mnt);
     let name = log.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name == format!("{escaped}.log") || name.starts_with('@'), "log {name}, mountpoint escaped {escaped}");
     assert!(
@@ -209,20 +209,24 @@ fn daemon_mount_build_status_umount() {
     let json = text(&mcfs(rt.path()).args(["status", "--json"]).output().unwrap().stdout);
     let mut found = false;
     for l in json.lines() {
-        let obj =
-            modcachefs::json::object_members(l).unwrap_or_else(|| panic!("status --json: not a JSON object: {l}"));
+        let obj = modcachefs::gomod::info::object_members(l)
+            .unwrap_or_else(|| panic!("status --json: not a JSON object: {l}"));
         let get = |k: &str| {
             obj.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("no {k} in {l}"))
         };
-        let mp = modcachefs::json::unquote(&get("mountpoint")).expect("mountpoint is a string");
+        let mp = modcachefs::gomod::info::unquote(&get("mountpoint")).expect("mountpoint is a string");
         if Path::new(&mp) != mnt {
             continue;
         }
         found = true;
-        assert_eq!(modcachefs::json::unquote(&get("store")).as_deref(), Some(&*store_c.to_string_lossy()), "{l}");
+        assert_eq!(
+            modcachefs::gomod::info::unquote(&get("store")).as_deref(),
+            Some(&*store_c.to_string_lossy()),
+            "{l}"
+        );
         assert_eq!(get("responding"), "true", "{l}");
-        let stats =
-            modcachefs::json::object_members(&get("stats")).unwrap_or_else(|| panic!("stats not an object: {l}"));
+        let stats = modcachefs::gomod::info::object_members(&get("stats"))
+            .unwrap_or_else(|| panic!("stats not an object: {l}"));
         let extracted: u64 =
             stats.iter().find(|(k, _)| k == "modules_extracted").expect("modules_extracted").1.parse().unwrap();
         assert!(extracted > 0, "the build extracted no module? {l}");

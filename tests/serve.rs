@@ -59,7 +59,7 @@ fn json_objects(out: &str) -> Vec<Vec<(String, String)>> {
         cur.push_str(l);
         cur.push('\n');
         if l == "}" {
-            objs.push(modcachefs::json::object_members(&cur).unwrap_or_else(|| panic!("not JSON: {cur}")));
+            objs.push(modcachefs::gomod::info::object_members(&cur).unwrap_or_else(|| panic!("not JSON: {cur}")));
             cur.clear();
         }
     }
@@ -67,7 +67,7 @@ fn json_objects(out: &str) -> Vec<Vec<(String, String)>> {
 }
 
 fn member(obj: &[(String, String)], k: &str) -> Option<String> {
-    obj.iter().find(|(n, _)| n == k).and_then(|(_, v)| modcachefs::json::unquote(v))
+    obj.iter().find(|(n, _)| n == k).and_then(|(_, v)| modcachefs::gomod::info::unquote(v))
 }
 
 /// A go client of `proxy` with an empty module cache at `gmc`. `-trimpath` keeps
@@ -161,7 +161,7 @@ fn go_builds_through_serve_and_through_nginx_in_front() {
     assert_eq!(srv.metric("modcachefs_http_requests_total{code=\"500\"}"), 0);
     let lines = std::fs::read_to_string(&access).unwrap();
     assert!(lines.lines().count() > 200 && lines.contains("\"status\":404"), "access log:\n{lines}");
-    assert!(lines.lines().all(|l| modcachefs::json::object_members(l).is_some()), "access log is JSON lines");
+    assert!(lines.lines().all(|l| modcachefs::gomod::info::object_members(l).is_some()), "access log is JSON lines");
 
     // nginx with proxy_cache in front: one cold build fills its cache, and the
     // second, from another empty module cache, never reaches serve.
@@ -320,12 +320,12 @@ fn protocol_headers_ranges_and_conditional_requests() {
         .keys()
         .map(|(p, _)| p.clone())
         .find(|p| {
-            let l = get(&addr, &format!("/{}/@v/list", modcachefs::modpath::escape(p).unwrap()));
+            let l = get(&addr, &format!("/{}/@v/list", modcachefs::gomod::path::escape(p).unwrap()));
             let vs = text(&l.body);
-            !vs.is_empty() && vs.lines().all(|v| modcachefs::modpath::pseudo_version_time(v).is_some())
+            !vs.is_empty() && vs.lines().all(|v| modcachefs::gomod::version::pseudo_version_time(v).is_some())
         })
         .expect("a module with pseudo-versions only in the corpus");
-    let esc = modcachefs::modpath::escape(&pseudo_only).unwrap();
+    let esc = modcachefs::gomod::path::escape(&pseudo_only).unwrap();
     let l = get(&addr, &format!("/{esc}/@v/list"));
     let highest = text(&l.body).lines().last().unwrap().to_string();
     let r = get(&addr, &format!("/{esc}/@latest"));

@@ -7,7 +7,8 @@ mod common;
 use std::io::Write;
 
 use common::zipgen::*;
-use modcachefs::zipfmt::{self, Entry, ZipError, MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
+use modcachefs::gomod::{MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
+use modcachefs::zip::{Entry, ZipError};
 
 #[track_caller]
 fn refused(zip: &[u8], needle: &str) -> ZipError {
@@ -16,7 +17,7 @@ fn refused(zip: &[u8], needle: &str) -> ZipError {
 
 #[track_caller]
 fn refused_as(zip: &[u8], module: &str, version: &str, needle: &str) -> ZipError {
-    match zipfmt::inspect(zip, module, version) {
+    match modcachefs::zip::inspect(zip, module, version) {
         Ok(mz) => panic!("accepted, want error containing {needle:?}: {:?}", mz.entries),
         Err(e) => {
             let msg = e.to_string();
@@ -45,7 +46,7 @@ fn good_zip_entries_hash_and_round_trip() {
         w.start_file(full("LICENSE"), deflated()).unwrap();
         w.write_all(b"").unwrap();
     });
-    let mz = zipfmt::inspect(&zip, M, V).unwrap();
+    let mz = modcachefs::zip::inspect(&zip, M, V).unwrap();
     let names: Vec<&str> = mz.entries.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["LICENSE", "a/c.go", "b.go", "go.mod"]);
     assert_eq!(mz.total_size, (gomod.len() + big.len() + 10) as u64);
@@ -70,10 +71,10 @@ fn good_zip_entries_hash_and_round_trip() {
         [("go.mod", &gomod), ("b.go", &big), ("a/c.go", b"package a\n"), ("LICENSE", b"")];
     for (name, data) in contents {
         let e = by_name(name);
-        assert_eq!(zipfmt::read_entry_mem(&zip, e).unwrap(), data, "{name}");
-        assert_eq!(zipfmt::read_entry(&file, e).unwrap(), data, "{name}");
+        assert_eq!(modcachefs::zip::read_entry_mem(&zip, e).unwrap(), data, "{name}");
+        assert_eq!(modcachefs::zip::read_entry(&file, e).unwrap(), data, "{name}");
     }
-    assert_eq!(zipfmt::module_of(&zip), Some((M.to_string(), V.to_string())));
+    assert_eq!(modcachefs::zip::module_of(&zip), Some((M.to_string(), V.to_string())));
 }
 
 /// Vectors from golang.org/x/mod/zip/testdata (unzip/*.txt and create/*.txt).
@@ -81,7 +82,7 @@ fn good_zip_entries_hash_and_round_trip() {
 fn h1_matches_x_mod_test_vectors() {
     let empty = build(&[], stored());
     assert_eq!(
-        zipfmt::inspect(&empty, "example.com/empty", V).unwrap().h1,
+        modcachefs::zip::inspect(&empty, "example.com/empty", V).unwrap().h1,
         "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
     );
 
@@ -95,11 +96,11 @@ fn h1_matches_x_mod_test_vectors() {
         ],
         deflated(),
     );
-    assert_eq!(zipfmt::inspect(&simple, M, V).unwrap().h1, "h1:tpqYOOmuilagXzyqoJ3roUjp8gneQeTv5YVpL6BG7/k=");
+    assert_eq!(modcachefs::zip::inspect(&simple, M, V).unwrap().h1, "h1:tpqYOOmuilagXzyqoJ3roUjp8gneQeTv5YVpL6BG7/k=");
 
     // A directory named go.mod is not a go.mod file.
     let go_mod_dir = build(&[(&full("go.mod/a.go"), b"package a\n")], stored());
-    let mz = zipfmt::inspect(&go_mod_dir, M, V).unwrap();
+    let mz = modcachefs::zip::inspect(&go_mod_dir, M, V).unwrap();
     assert_eq!(mz.h1, "h1:Mun5l9cBlDnnV6JasTpio2aZJSbFj++h+814mnKC/OM=");
 }
 
@@ -121,10 +122,10 @@ fn go_style_zip_with_data_descriptors_and_zip64_end() {
         [(false, &b""[..]), (true, b""), (false, b"a comment PK\x05\x06 with a fake end"), (true, b"c")]
     {
         let zip = raw_zip(&raws, zip64, comment);
-        let mz = zipfmt::inspect(&zip, M, V).unwrap_or_else(|e| panic!("zip64={zip64}: {e}"));
+        let mz = modcachefs::zip::inspect(&zip, M, V).unwrap_or_else(|e| panic!("zip64={zip64}: {e}"));
         assert_eq!(mz.h1, want);
         assert_eq!(mz.entries.len(), 2);
-        assert_eq!(zipfmt::read_entry_mem(&zip, &mz.entries[1]).unwrap(), b"package sub\n");
+        assert_eq!(modcachefs::zip::read_entry_mem(&zip, &mz.entries[1]).unwrap(), b"package sub\n");
     }
 }
 
@@ -222,19 +223,19 @@ func main() {
         .unwrap_or_else(|| panic!("no Sum in {json}"));
 
     let zip = std::fs::read(&zip_path).unwrap();
-    let mz = zipfmt::inspect(&zip, M, V).unwrap();
+    let mz = modcachefs::zip::inspect(&zip, M, V).unwrap();
     assert_eq!(mz.h1, sum);
     let names: Vec<&str> = mz.entries.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["go.mod", "m.go", "sub/a.go"]);
     let file = std::fs::File::open(&zip_path).unwrap();
-    assert_eq!(zipfmt::read_entry(&file, &mz.entries[2]).unwrap(), b"package sub\n");
+    assert_eq!(modcachefs::zip::read_entry(&file, &mz.entries[2]).unwrap(), b"package sub\n");
 }
 
 #[test]
 fn accepted_names_and_versions() {
     for name in ["a b.go", "é.go", "GIT~1/x.go", ".gitignore", "-dash.go", "x/go.mod.go", "con1.go", "日本語.go"] {
         let zip = build(&[(&full(name), b"x")], stored());
-        zipfmt::inspect(&zip, M, V).unwrap_or_else(|e| panic!("{name}: {e}"));
+        modcachefs::zip::inspect(&zip, M, V).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (module, version) in [
         ("example.com/m", "v2.0.0+incompatible"),
@@ -244,7 +245,7 @@ fn accepted_names_and_versions() {
         ("gopkg.in/check.v1", "v0.0.0-20161208181325-20d25e280405"),
     ] {
         let zip = build(&[(&format!("{module}@{version}/x.go"), b"x")], stored());
-        zipfmt::inspect(&zip, module, version).unwrap_or_else(|e| panic!("{module}@{version}: {e}"));
+        modcachefs::zip::inspect(&zip, module, version).unwrap_or_else(|e| panic!("{module}@{version}: {e}"));
     }
 }
 
@@ -369,12 +370,12 @@ fn symlink_entries_are_regular_files_holding_the_link_text() {
     });
     let c = centrals(&zip)[1];
     assert_eq!(le32(&zip, c + 38) >> 16 & 0o170000, 0o120000, "the entry is a symlink (S_IFLNK)");
-    let mz = zipfmt::inspect(&zip, M, V).unwrap();
+    let mz = modcachefs::zip::inspect(&zip, M, V).unwrap();
     let names: Vec<&str> = mz.entries.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["a.go", "link.go", "sub/abs"]);
     let by_name = |n: &str| mz.entries.iter().find(|e| e.name == n).unwrap();
-    assert_eq!(zipfmt::read_entry_mem(&zip, by_name("link.go")).unwrap(), b"a.go");
-    assert_eq!(zipfmt::read_entry_mem(&zip, by_name("sub/abs")).unwrap(), b"/etc/passwd");
+    assert_eq!(modcachefs::zip::read_entry_mem(&zip, by_name("link.go")).unwrap(), b"a.go");
+    assert_eq!(modcachefs::zip::read_entry_mem(&zip, by_name("sub/abs")).unwrap(), b"/etc/passwd");
     let want =
         h1_of(&[(&full("a.go"), b"package a\n"), (&full("link.go"), b"a.go"), (&full("sub/abs"), b"/etc/passwd")]);
     assert_eq!(mz.h1, want);
@@ -399,13 +400,13 @@ fn directory_entries() {
         Raw { name: d.as_bytes(), data: b"", deflate: false, descriptor: false },
         Raw { name: d.as_bytes(), data: b"", deflate: false, descriptor: false },
     ];
-    let mz = zipfmt::inspect(&raw_zip(&raws, false, b""), M, V).unwrap();
+    let mz = modcachefs::zip::inspect(&raw_zip(&raws, false, b""), M, V).unwrap();
     assert!(mz.entries.is_empty());
     assert_eq!(mz.h1, h1_of(&[(&root, b""), (&d, b""), (&d, b"")]));
 
     // Written by the zip crate (unix directory mode).
     let zip = build_with(|w| w.add_directory(full("d/"), stored()).unwrap());
-    assert_eq!(zipfmt::inspect(&zip, M, V).unwrap().h1, h1_of(&[(&d, b"")]));
+    assert_eq!(modcachefs::zip::inspect(&zip, M, V).unwrap().h1, h1_of(&[(&d, b"")]));
 
     // With content they are refused: Go would hash bytes it never extracts.
     let mut zip = build(&[(&full("dX"), b"content")], stored());
@@ -448,7 +449,7 @@ fn refuses_oversize_go_mod_and_license() {
     refused(&build(&[(&full("go.mod"), &big)], stored()), "go.mod file too large");
     refused(&build(&[(&full("LICENSE"), &big)], stored()), "LICENSE file too large");
     // Only at the root, like Go.
-    zipfmt::inspect(&build(&[(&full("x/LICENSE"), &big)], stored()), M, V).unwrap();
+    modcachefs::zip::inspect(&build(&[(&full("x/LICENSE"), &big)], stored()), M, V).unwrap();
 }
 
 #[test]
@@ -632,26 +633,26 @@ fn never_panics_on_corruption() {
     ];
     for zip64 in [false, true] {
         let zip = raw_zip(&raws, zip64, b"");
-        let good = zipfmt::inspect(&zip, M, V).unwrap();
+        let good = modcachefs::zip::inspect(&zip, M, V).unwrap();
         for n in 0..zip.len() {
-            assert!(zipfmt::inspect(&zip[..n], M, V).is_err());
+            assert!(modcachefs::zip::inspect(&zip[..n], M, V).is_err());
         }
         for i in 0..zip.len() {
             for v in [0x00, 0xff, zip[i] ^ 0x80, zip[i].wrapping_add(1)] {
                 let mut bad = zip.clone();
                 bad[i] = v;
-                if let Ok(mz) = zipfmt::inspect(&bad, M, V) {
+                if let Ok(mz) = modcachefs::zip::inspect(&bad, M, V) {
                     // Whatever still passes must still read back consistently.
                     for e in &mz.entries {
-                        zipfmt::read_entry_mem(&bad, e).unwrap();
+                        modcachefs::zip::read_entry_mem(&bad, e).unwrap();
                     }
                 }
-                let _ = zipfmt::module_of(&bad);
+                let _ = modcachefs::zip::module_of(&bad);
             }
         }
         for e in &good.entries {
-            assert!(zipfmt::read_entry_mem(&zip, e).is_ok());
-            assert!(zipfmt::read_entry_mem(&zip[..e.data_offset as usize], e).is_err());
+            assert!(modcachefs::zip::read_entry_mem(&zip, e).is_ok());
+            assert!(modcachefs::zip::read_entry_mem(&zip[..e.data_offset as usize], e).is_err());
         }
     }
 }
@@ -659,7 +660,7 @@ fn never_panics_on_corruption() {
 #[test]
 fn read_entry_errors_name_the_entry() {
     let zip = build(&[(&full("a.go"), b"package a\n")], deflated());
-    let good = zipfmt::inspect(&zip, M, V).unwrap().entries.remove(0);
+    let good = modcachefs::zip::inspect(&zip, M, V).unwrap().entries.remove(0);
     let mut file = tempfile::tempfile().unwrap();
     file.write_all(&zip).unwrap();
 
@@ -674,7 +675,10 @@ fn read_entry_errors_name_the_entry() {
         (Entry { compressed_size: u64::MAX, ..good.clone() }, "a.go"),
     ];
     for (e, needle) in cases {
-        for err in [zipfmt::read_entry_mem(&zip, &e).unwrap_err(), zipfmt::read_entry(&file, &e).unwrap_err()] {
+        for err in [
+            modcachefs::zip::read_entry_mem(&zip, &e).unwrap_err(),
+            modcachefs::zip::read_entry(&file, &e).unwrap_err(),
+        ] {
             let msg = err.to_string();
             assert!(msg.contains("\"a.go\"") && msg.contains(needle), "{e:?}: {msg}");
         }
@@ -684,7 +688,7 @@ fn read_entry_errors_name_the_entry() {
 #[test]
 fn module_of_reads_first_entry() {
     let zip = build(&[("golang.org/x/text@v0.3.0/go.mod", b"module golang.org/x/text\n")], stored());
-    assert_eq!(zipfmt::module_of(&zip), Some(("golang.org/x/text".into(), "v0.3.0".into())));
-    assert_eq!(zipfmt::module_of(&build(&[("nothing-here", b"")], stored())), None);
-    assert_eq!(zipfmt::module_of(b"not a zip"), None);
+    assert_eq!(modcachefs::zip::module_of(&zip), Some(("golang.org/x/text".into(), "v0.3.0".into())));
+    assert_eq!(modcachefs::zip::module_of(&build(&[("nothing-here", b"")], stored())), None);
+    assert_eq!(modcachefs::zip::module_of(b"not a zip"), None);
 }

@@ -123,8 +123,8 @@ pub(crate) struct MountArgs {
     #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = values::disk_size)]
     pub(crate) cache_dir_size: u64,
     /// Check modules against their trusted hashes before serving them: lazy (each file as it is read; the default, also "on"), full (the whole module on first access) or off
-    #[arg(long, value_name = "lazy|full|off", default_value = "lazy", value_parser = crate::content::Verify::parse, action = clap::ArgAction::Set)]
-    pub(crate) verify: crate::content::Verify,
+    #[arg(long, value_name = "lazy|full|off", default_value = "lazy", value_parser = crate::vfs::content::Verify::parse, action = clap::ArgAction::Set)]
+    pub(crate) verify: crate::vfs::content::Verify,
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
     pub(crate) go_sum: Vec<PathBuf>,

@@ -3,7 +3,13 @@
 //! and unmounting with a grace period for builds still reading.
 
 use super::args::{MountArgs, UmountArgs};
-use crate::{content, daemon, error::Error, fs, fuse, gosum, stats, statsock, store};
+use crate::gomod::gosum;
+use crate::ops::daemon;
+use crate::ops::stats;
+use crate::ops::statsock;
+use crate::vfs::content;
+use crate::vfs::fs;
+use crate::{error::Error, fuse, store};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

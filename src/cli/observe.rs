@@ -2,7 +2,9 @@
 //! mount, or one, with an exit status scripts can use) and `env`.
 
 use super::args::{EnvArgs, EnvShell, StatsArgs, StatsFormat, StatusArgs};
-use crate::{error::Error, fuse, stats, statsock};
+use crate::ops::stats;
+use crate::ops::statsock;
+use crate::{error::Error, fuse};
 use serde_json::{json, Value};
 use std::io::ErrorKind;
 

@@ -2,9 +2,9 @@
 //! `store::maintain`). Exit codes as import's: 0 done, 1 some argument named
 //! nothing, 2 setup errors.
 
-use clap::Args;
 use crate::error::Error;
 use crate::store;
+use clap::Args;
 use serde_json::json;
 use std::path::Path;
 

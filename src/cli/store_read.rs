@@ -2,7 +2,8 @@
 //! without mounting.
 
 use crate::error::Error;
-use crate::{fsck, import, store};
+use crate::verify::store as fsck;
+use crate::{import, store};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 

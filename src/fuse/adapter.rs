@@ -7,7 +7,7 @@
 //! worker pool, so one large first read never stalls a parallel build.
 
 use crate::error::Error;
-use crate::fs::{Attr, Fs};
+use crate::vfs::fs::{Attr, Fs};
 use fuser::consts::{
     FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FUSE_NO_OPENDIR_SUPPORT, FUSE_NO_OPEN_SUPPORT, FUSE_PARALLEL_DIROPS,
 };
@@ -40,7 +40,7 @@ pub(crate) struct Adapter {
 
 /// Counts a failure, logs its cause once, and turns it into an errno.
 fn errno(fs: &Fs, e: &Error) -> i32 {
-    crate::failures::record(&fs.content.stats, e)
+    crate::vfs::failures::record(&fs.content.stats, e)
 }
 
 impl Adapter {
@@ -185,7 +185,7 @@ impl Filesystem for Adapter {
         let offset = offset.max(0) as u64;
         if let Some(b) = self.fs.read_quick(ino) {
             // Already in memory: answer inline.
-            let data = crate::fs::slice(&b, offset, size);
+            let data = crate::vfs::fs::slice(&b, offset, size);
             crate::ops::stats::add(&self.fs.content.stats.bytes_served, data.len() as u64);
             return reply.data(data);
         }

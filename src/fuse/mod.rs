@@ -1,4 +1,4 @@
-//! The FUSE frontend: the thin adapter from kernel requests to [`crate::fs::Fs`],
+//! The FUSE frontend: the thin adapter from kernel requests to [`crate::vfs::fs::Fs`],
 //! its worker pool, the session and signal lifecycle of a mount, and the mount
 //! table that `umount`, `status` and `env` read.
 

@@ -11,7 +11,7 @@ use signal_hook::iterator::Signals;
 use super::adapter::Adapter;
 use super::mounttab::{force_unmount, is_mountpoint, is_stale_mount, mount_table, unmount, MountEntry};
 use crate::error::{Error, Result};
-use crate::fs::Fs;
+use crate::vfs::fs::Fs;
 
 #[derive(Debug, Clone)]
 pub(crate) struct MountConfig {
@@ -147,8 +147,8 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
         }
     };
     // Follows the store as imports commit (live.rs); SIGHUP polls at once.
-    let live =
-        crate::live::start(fs.clone(), Some(Box::new(session.notifier()))).map_err(|e| Error::io("live thread", e))?;
+    let live = crate::vfs::live::start(fs.clone(), Some(Box::new(session.notifier())))
+        .map_err(|e| Error::io("live thread", e))?;
     // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
     // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
     // and would umount(2) the path again, failing, or taking down a new mount made

@@ -16,7 +16,11 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Sum>> {
         }
         // Only the start of a bad line is quoted: the file may not be a go.sum at all.
         let bad = |why: &str| {
-            Error::Invalid(format!("{source}:{}: {why}: {}", i + 1, crate::input::quote_prefix(line.as_bytes())))
+            Error::Invalid(format!(
+                "{source}:{}: {why}: {}",
+                i + 1,
+                crate::import::input::quote_prefix(line.as_bytes())
+            ))
         };
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() != 3 {
@@ -45,8 +49,8 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Sum>> {
 /// Reads a go.sum named on the command line: a regular file, not a symlink, of
 /// at most `input::MAX_GO_SUM_SIZE` bytes.
 pub(crate) fn read(path: &Path) -> Result<Vec<Sum>> {
-    let bytes = crate::input::read_file(path, crate::input::MAX_GO_SUM_SIZE, "go.sum")?;
-    let source = crate::input::shown(path);
+    let bytes = crate::import::input::read_file(path, crate::import::input::MAX_GO_SUM_SIZE, "go.sum")?;
+    let source = crate::import::input::shown(path);
     let text = String::from_utf8(bytes).map_err(|_| Error::Invalid(format!("{source}: go.sum is not UTF-8")))?;
     parse(&text, &source)
 }

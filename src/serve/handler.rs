@@ -14,14 +14,14 @@
 //! is a copy of microseconds and a hand-off to another thread and back costs more
 //! (a cold read blocks that thread for one disk read of at most `CHUNK`).
 
-use crate::content::Verified;
 use crate::error::Result;
-use crate::fs::Attr;
-use crate::namespace::ROOT;
 use crate::serve::metrics::Kind;
 use crate::serve::route::{self, Ext, Refusal, Route};
 use crate::serve::snapshot::Snapshot;
 use crate::serve::Server;
+use crate::vfs::content::Verified;
+use crate::vfs::fs::Attr;
+use crate::vfs::namespace::ROOT;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -89,7 +89,7 @@ impl Reply {
     /// A failure of the store or of a module's verification: its cause is logged
     /// once (with the module's name), the client gets a short reason.
     fn failed(what: &str, e: &crate::error::Error) -> Reply {
-        crate::failures::log_once(e);
+        crate::vfs::failures::log_once(e);
         Reply::text(
             StatusCode::INTERNAL_SERVER_ERROR,
             NO_STORE,

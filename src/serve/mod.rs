@@ -31,8 +31,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Vec<String>,
     /// Check modules against their trusted hashes before serving them: lazy (the default, also "on"), full or off, as mount's (a zip is always verified whole before it is sent)
-    #[arg(long, value_name = "lazy|full|off", default_value = "lazy", value_parser = crate::content::Verify::parse, action = clap::ArgAction::Set)]
-    pub(crate) verify: crate::content::Verify,
+    #[arg(long, value_name = "lazy|full|off", default_value = "lazy", value_parser = crate::vfs::content::Verify::parse, action = clap::ArgAction::Set)]
+    pub(crate) verify: crate::vfs::content::Verify,
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
     pub(crate) go_sum: Vec<PathBuf>,

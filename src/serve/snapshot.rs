@@ -9,12 +9,12 @@
 //! last such request ends. A new snapshot verifies each module again on its
 //! first use: its trusted hashes may have changed (`import` of a go.sum).
 
-use crate::content::{self, Content, Verified};
 use crate::error::Result;
-use crate::fs::Fs;
 use crate::ops::stats::Stats;
 use crate::serve::metrics::StoreSize;
 use crate::store::{self, Store, Sum};
+use crate::vfs::content::{Content, Verified};
+use crate::vfs::fs::Fs;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -42,7 +42,7 @@ pub(crate) fn signature(store_dir: &Path) -> Signature {
 pub(crate) struct Opener {
     pub(crate) store_dir: PathBuf,
     pub(crate) sums: Vec<Sum>,
-    pub(crate) verify: content::Verify,
+    pub(crate) verify: crate::vfs::content::Verify,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -53,7 +53,7 @@ impl Opener {
         let st = Store::open_ro(&self.store_dir)?;
         let sig = Signature(Some(st.generation()));
         let modules = st.module_count()?;
-        let opts = content::Options {
+        let opts = crate::vfs::content::Options {
             verify: self.verify,
             // Nothing is extracted for HTTP clients: with no memory cache, verification
             // streams every file through its hash and keeps none of them.

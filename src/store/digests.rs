@@ -24,7 +24,7 @@ impl ZipDigests {
     /// From the Hash1 lines import computed (full names, digests, every zip entry),
     /// for `files` (the module's regular files, sorted by name). None if a file has
     /// no line: the caller's lists do not belong together.
-    pub fn from_hashed(prefix: &str, files: &[crate::zipfmt::Entry], hashed: &[(String, [u8; 32])]) -> Option<Self> {
+    pub fn from_hashed(prefix: &str, files: &[crate::zip::Entry], hashed: &[(String, [u8; 32])]) -> Option<Self> {
         let root = prefix.strip_suffix('/').unwrap_or(prefix);
         let mut by_name = std::collections::HashMap::with_capacity(hashed.len());
         let mut dirs = Vec::new();
@@ -103,7 +103,10 @@ pub(super) fn copy_row(from: &Connection, to: &Connection, module_id: i64) -> Re
         .query_row("SELECT files, dirs FROM digests WHERE module_id = ?1", [module_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some((files, dirs)) = row {
-        to.execute("INSERT OR IGNORE INTO digests (module_id, files, dirs) VALUES (?1, ?2, ?3)", params![module_id, files, dirs])?;
+        to.execute(
+            "INSERT OR IGNORE INTO digests (module_id, files, dirs) VALUES (?1, ?2, ?3)",
+            params![module_id, files, dirs],
+        )?;
     }
     Ok(())
 }
@@ -145,7 +148,7 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zipfmt::Entry;
+    use crate::zip::Entry;
 
     fn file(name: &str) -> Entry {
         Entry { name: name.into(), data_offset: 0, compressed_size: 0, size: 0, method: 0, crc32: 0 }

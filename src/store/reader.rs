@@ -4,7 +4,7 @@
 
 use super::{module_from_row, Module, Store, Sum, SumKind, MODULE_COLS};
 use crate::error::Result;
-use crate::zipfmt::Entry;
+use crate::zip::Entry;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 

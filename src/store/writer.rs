@@ -7,7 +7,7 @@ use super::manifest::WriteLock;
 use super::segments::Segment;
 use super::{reader, Module, Store, Sum, SumKind, ZipInfo};
 use crate::error::{Error, Result};
-use crate::zipfmt::Entry;
+use crate::zip::Entry;
 use rusqlite::{params, Connection};
 use std::cell::Cell;
 

@@ -33,4 +33,3 @@ pub fn rewrite_one_go_file(blob: &Path) {
     }
     std::fs::write(blob, out.finish().unwrap().into_inner()).unwrap();
 }
-

@@ -3,16 +3,15 @@
 //! the importer's back), and `modcachefs --store S ...` run to completion.
 
 use super::BIN;
-use modcachefs::modpath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Writes `<root>/<escaped module>/@v/<escaped version>.<ext>`; returns its path.
 pub fn put_proxy_file(root: &Path, module: &str, version: &str, ext: &str, data: &[u8]) -> PathBuf {
-    let at_v = root.join(modpath::escape(module).expect("escapable path")).join("@v");
+    let at_v = root.join(modcachefs::gomod::path::escape(module).expect("escapable path")).join("@v");
     std::fs::create_dir_all(&at_v).expect("mkdir @v");
-    let p = at_v.join(format!("{}.{ext}", modpath::escape(version).expect("escapable version")));
+    let p = at_v.join(format!("{}.{ext}", modcachefs::gomod::path::escape(version).expect("escapable version")));
     std::fs::write(&p, data).expect("write proxy file");
     p
 }

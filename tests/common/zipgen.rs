@@ -8,8 +8,8 @@ use std::io::{Cursor, Write};
 #[path = "zipend.rs"]
 mod zipend;
 
-use modcachefs::hash::{hash1, sha256};
-use modcachefs::zipfmt::MAX_GO_MOD_SIZE;
+use modcachefs::gomod::h1::{hash1, sha256};
+use modcachefs::gomod::MAX_GO_MOD_SIZE;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 

@@ -11,8 +11,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use modcachefs::gomod::path::{escape, unescape};
-use modcachefs::namespace::Namespace;
-use modcachefs::rows::{check_entries, check_rows, MAX_INFO_SIZE};
+use modcachefs::vfs::namespace::Namespace;
+use modcachefs::store::rows::{MAX_INFO_SIZE, check_entries, check_rows};
 use modcachefs::store::{Module, ZipInfo};
 use modcachefs::gomod::path::check_module_version;
 use modcachefs::zip::Entry;
@@ -125,7 +125,7 @@ fuzz_target!(|input: Input| {
     let idx = ok.iter().position(|x| x.id == m.id).expect("accepted") as u32;
     let (p, v) = (escape(&m.path).expect("escapable"), escape(&m.version).expect("escapable"));
     let (dir, base) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
-    let mut at = modcachefs::namespace::ROOT;
+    let mut at = modcachefs::vfs::namespace::ROOT;
     for part in dir.split('/').filter(|s| !s.is_empty()) {
         at = ns.child(at, part).expect("path directory");
     }

@@ -11,9 +11,8 @@
 //! and they enter the hash here. Each must end in `/`, so a file of the zip cannot
 //! be passed off as a directory (and hidden from the tree) even when empty.
 
-use crate::hash;
 use crate::store::{Module, ZipDigests};
-use crate::zipfmt::Entry;
+use crate::zip::Entry;
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 
@@ -24,7 +23,7 @@ pub(crate) fn check_list(module: &Module, entries: &[Entry], d: &ZipDigests, wan
     }
     let root = format!("{}@{}", module.path, module.version);
     if let Some(bad) = d.dirs.iter().find(|n| !(n.starts_with('/') && n.ends_with('/'))) {
-        return Err(format!("the index lists {:?} as a directory entry", crate::logger::printable_str(bad)));
+        return Err(format!("the index lists {:?} as a directory entry", crate::ops::logger::printable_str(bad)));
     }
     let got = list_h1(&root, entries, &d.files, &d.dirs);
     match got == want {
@@ -33,7 +32,7 @@ pub(crate) fn check_list(module: &Module, entries: &[Entry], d: &ZipDigests, wan
     }
 }
 
-/// Hash1 of the list, as `hash::hash1` computes it, without building the names: the
+/// Hash1 of the list, as `crate::gomod::h1::hash1` computes it, without building the names: the
 /// entries are in byte order already (the index's order, which `rows::check_entries`
 /// checks), so the directory entries are merged in and each line goes straight to
 /// the hash. (A module's first read pays for this: half a millisecond less for
@@ -41,20 +40,20 @@ pub(crate) fn check_list(module: &Module, entries: &[Entry], d: &ZipDigests, wan
 fn list_h1(root: &str, entries: &[Entry], files: &[[u8; 32]], dirs: &[String]) -> String {
     if !entries.windows(2).all(|w| w[0].name.as_bytes() < w[1].name.as_bytes()) {
         // Not in order (a damaged index): the general form, which sorts.
-        let empty = hash::sha256(b"");
+        let empty = crate::gomod::h1::sha256(b"");
         let mut named: Vec<(String, [u8; 32])> = Vec::with_capacity(entries.len() + dirs.len());
         named.extend(entries.iter().zip(files).map(|(e, digest)| (format!("{root}/{}", e.name), *digest)));
         named.extend(dirs.iter().map(|dir| (format!("{root}{dir}"), empty)));
-        return hash::hash1(&named);
+        return crate::gomod::h1::hash1(&named);
     }
     let mut dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
     dirs.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    let empty = hash::sha256(b"");
+    let empty = crate::gomod::h1::sha256(b"");
     let mut summary = Sha256::new();
     let mut line = Vec::with_capacity(256);
     let mut add = |digest: &[u8; 32], sep: &[u8], tail: &[u8]| {
         line.clear();
-        line.extend_from_slice(hash::hex(digest).as_bytes());
+        line.extend_from_slice(crate::gomod::h1::hex(digest).as_bytes());
         line.extend_from_slice(b"  ");
         line.extend_from_slice(root.as_bytes());
         line.extend_from_slice(sep);
@@ -120,7 +119,7 @@ mod tests {
         w.start_file(format!("{M}@{V}/sub/x.go"), opts).unwrap();
         w.write_all(b"package sub\n").unwrap();
         let zip = w.finish().unwrap().into_inner();
-        let mz = crate::zipfmt::inspect(&zip, M, V).unwrap();
+        let mz = crate::zip::inspect(&zip, M, V).unwrap();
         let d = ZipDigests::from_hashed(&format!("{M}@{V}/"), &mz.entries, &mz.hashed).unwrap();
         (mz.entries, d, mz.h1)
     }
@@ -147,14 +146,14 @@ mod tests {
         let dirs: Vec<String> = ["/sub/", "/", "/a/", "/zz/"].iter().map(|d| d.to_string()).collect();
         let mut named: Vec<(String, [u8; 32])> =
             names.iter().zip(&files).map(|(n, d)| (format!("m@v1/{n}"), *d)).collect();
-        named.extend(dirs.iter().map(|d| (format!("m@v1{d}"), hash::sha256(b""))));
-        assert_eq!(list_h1("m@v1", &entries, &files, &dirs), hash::hash1(&named));
+        named.extend(dirs.iter().map(|d| (format!("m@v1{d}"), crate::gomod::h1::sha256(b""))));
+        assert_eq!(list_h1("m@v1", &entries, &files, &dirs), crate::gomod::h1::hash1(&named));
         let mut unsorted = entries.clone();
         unsorted.swap(0, 1);
         let mut named2 = named.clone();
         named2[0].0 = "m@v1/a/x.go".into();
         named2[1].0 = "m@v1/a.go".into();
-        assert_eq!(list_h1("m@v1", &unsorted, &files, &dirs), hash::hash1(&named2));
+        assert_eq!(list_h1("m@v1", &unsorted, &files, &dirs), crate::gomod::h1::hash1(&named2));
     }
 
     #[test]

@@ -14,10 +14,8 @@
 use super::once::Once;
 use super::{label, Content, ModState, Trust};
 use crate::error::{Error, Result};
-use crate::rows;
-use crate::stats;
 use crate::store::{Module, Store, Sum, SumKind};
-use crate::verdict::Backoff;
+use crate::verify::verdict::Backoff;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, OnceLock};
@@ -51,7 +49,7 @@ fn poisoned() -> Error {
 /// module (logged), by the one trust rule (trust.rs).
 fn trust_of(m: &Module, sums: impl Fn(SumKind) -> Vec<(String, String)>) -> Trust {
     let check = |kind: SumKind, have: &str| -> std::result::Result<(), String> {
-        super::trust::check(&label(m), kind, have, &sums(kind)).map_err(|why| format!("{why}; module refused"))
+        crate::verify::trust::check(&label(m), kind, have, &sums(kind)).map_err(|why| format!("{why}; module refused"))
     };
     let module = check(SumKind::Mod, &m.mod_h1).map(|_| m.mod_h1.clone());
     let zip = match &m.zip {
@@ -102,7 +100,7 @@ impl Content {
         if fresh.is_empty() {
             return Ok(out);
         }
-        let (ok, refused) = rows::check_rows(fresh.clone());
+        let (ok, refused) = crate::store::rows::check_rows(fresh.clone());
         if !refused.is_empty() {
             let mut seen = self.slots.refused.lock().map_err(|_| poisoned())?;
             let ok_ids: HashSet<i64> = ok.iter().map(|m| m.id).collect();
@@ -110,7 +108,7 @@ impl Content {
                 let tag = format!("row {} refused", m.id);
                 if let (true, Some(why)) = (seen.insert(m.id), refused.iter().find(|w| w.contains(&tag))) {
                     log::error!("{why}");
-                    stats::inc(&self.stats.verifications_failed);
+                    crate::ops::stats::inc(&self.stats.verifications_failed);
                 }
             }
         }
@@ -128,9 +126,8 @@ impl Content {
                 out.push(s);
                 continue;
             }
-            let trust = trust_of(&m, |kind| {
-                sums.iter().find(|(k, _)| *k == kind).map(|(_, l)| l.clone()).unwrap_or_default()
-            });
+            let trust =
+                trust_of(&m, |kind| sums.iter().find(|(k, _)| *k == kind).map(|(_, l)| l.clone()).unwrap_or_default());
             // Pushed under the lock, all three in step: slot `s` of each is this module.
             let id = m.id;
             let s = self.states.push(ModState {

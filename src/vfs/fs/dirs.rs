@@ -12,8 +12,7 @@
 
 use super::{lock_err, Fs};
 use crate::error::Result;
-use crate::modpath;
-use crate::namespace::{Kind, Namespace, PathDir};
+use crate::vfs::namespace::{Kind, Namespace, PathDir};
 use std::sync::Arc;
 
 /// Store queries spent on the rows below one directory's unnameable elements.
@@ -33,7 +32,7 @@ fn unescape_elem(name: &str) -> Option<String> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '@']) {
         return None;
     }
-    modpath::unescape(name)
+    crate::gomod::path::unescape(name)
 }
 
 impl Fs {
@@ -48,8 +47,9 @@ impl Fs {
             let mut children = st.path_children(prefix)?;
             // A name no module cache could spell (an empty element, a control
             // character) is not served: the rows below it are refused (and logged) now.
-            let (kept, odd): (Vec<_>, Vec<_>) =
-                children.drain(..).partition(|ch| !ch.elem.is_empty() && modpath::escape(&ch.elem).is_some());
+            let (kept, odd): (Vec<_>, Vec<_>) = children
+                .drain(..)
+                .partition(|ch| !ch.elem.is_empty() && crate::gomod::path::escape(&ch.elem).is_some());
             children = kept;
             let mut budget = ODD_ROWS_WALKED;
             for ch in odd {
@@ -63,7 +63,7 @@ impl Fs {
         children.dedup_by(|a, b| a.elem == b.elem);
         let mut versions: Vec<(u32, &str)> =
             slots.iter().filter_map(|&s| c.modules.get(s as usize).map(|m| (s, m.version.as_str()))).collect();
-        versions.sort_by(|a, b| modpath::compare_versions(a.1, b.1));
+        versions.sort_by(|a, b| crate::gomod::version::compare_versions(a.1, b.1));
         versions.dedup_by(|a, b| a.0 == b.0);
         let d = Arc::new(PathDir { children, versions: versions.into_iter().map(|(s, _)| s).collect() });
         ns.put_dir(prefix, d.clone(), epoch);
@@ -112,7 +112,9 @@ impl Fs {
         Ok(match kind {
             Kind::TreeDir => match name.split_once('@') {
                 Some((elem, v)) => {
-                    let (Some(e), Some(v)) = (unescape_elem(elem), modpath::unescape(v)) else { return Ok(None) };
+                    let (Some(e), Some(v)) = (unescape_elem(elem), crate::gomod::path::unescape(v)) else {
+                        return Ok(None);
+                    };
                     let d = self.path_dir(ns, &join(prefix, &e))?;
                     self.version_slot(&d, &v)
                         .filter(|&s| c.modules.get(s as usize).is_some_and(|m| m.zip.is_some()))
@@ -140,7 +142,9 @@ impl Fs {
                     return Ok(Some((Kind::List, None)));
                 }
                 let Some((v, ext)) = name.rsplit_once('.') else { return Ok(None) };
-                let Some(slot) = modpath::unescape(v).and_then(|v| self.version_slot(&d, &v)) else { return Ok(None) };
+                let Some(slot) = crate::gomod::path::unescape(v).and_then(|v| self.version_slot(&d, &v)) else {
+                    return Ok(None);
+                };
                 let Some(m) = c.modules.get(slot as usize) else { return Ok(None) };
                 match ext {
                     "mod" => Some((Kind::Mod(slot), None)),
@@ -222,11 +226,11 @@ impl Fs {
         match kind {
             Kind::TreeDir => {
                 for ch in &d.children {
-                    let Some(esc) = modpath::escape(&ch.elem) else { continue };
+                    let Some(esc) = crate::gomod::path::escape(&ch.elem) else { continue };
                     if ch.is_module {
                         let sub = self.path_dir(ns, &join(&prefix, &ch.elem))?;
                         for m in sub.versions.iter().filter_map(|&s| c.modules.get(s as usize)) {
-                            if let (Some(_), Some(ev)) = (&m.zip, modpath::escape(&m.version)) {
+                            if let (Some(_), Some(ev)) = (&m.zip, crate::gomod::path::escape(&m.version)) {
                                 names.push((format!("{esc}@{ev}"), true));
                             }
                         }
@@ -237,7 +241,8 @@ impl Fs {
                 }
             }
             Kind::DlDir => {
-                names.extend(d.children.iter().filter_map(|ch| modpath::escape(&ch.elem)).map(|e| (e, true)));
+                names
+                    .extend(d.children.iter().filter_map(|ch| crate::gomod::path::escape(&ch.elem)).map(|e| (e, true)));
                 if !prefix.is_empty() && !d.versions.is_empty() {
                     names.push(("@v".into(), true));
                 }
@@ -247,7 +252,7 @@ impl Fs {
                     names.push(("list".into(), false));
                 }
                 for m in d.versions.iter().filter_map(|&s| c.modules.get(s as usize)) {
-                    let Some(ev) = modpath::escape(&m.version) else { continue };
+                    let Some(ev) = crate::gomod::path::escape(&m.version) else { continue };
                     names.push((format!("{ev}.mod"), false));
                     if m.info.is_some() {
                         names.push((format!("{ev}.info"), false));

@@ -9,13 +9,11 @@
 //! leaves either the whole module or nothing visible (at worst an unreferenced
 //! blob, which the next import reuses and `gc` deletes).
 
+pub mod input;
+
 use crate::error::{Error, Result};
-use crate::hash;
-use crate::input;
-use crate::json;
-use crate::modpath;
 use crate::store::{self, NewModule, Store, Sum, SumKind, Upsert, ZipInfo};
-use crate::zipfmt::{self, ModuleZip};
+use crate::zip::ModuleZip;
 use rustix::fs::FileType;
 use std::fs;
 use std::os::fd::OwnedFd;
@@ -43,8 +41,8 @@ pub struct Inputs {
 pub struct ModuleFiles {
     pub path: String,
     pub version: String,
-    /// The input directory the files are read through (see [`input::Tree`]).
-    pub tree: Arc<input::Tree>,
+    /// The input directory the files are read through (see [`crate::import::input::Tree`]).
+    pub tree: Arc<crate::import::input::Tree>,
     /// `<dir>/<escaped version>` without the extension, relative to `tree`.
     pub stem: PathBuf,
     pub has_mod: bool,
@@ -80,7 +78,7 @@ impl Report {
     }
 
     pub fn to_json(&self, secs: f64) -> String {
-        let errs: Vec<String> = self.errors.iter().map(|e| json::quote(e)).collect();
+        let errs: Vec<String> = self.errors.iter().map(|e| crate::gomod::info::quote(e)).collect();
         format!(
             "{{\"added\":{},\"completed\":{},\"unchanged\":{},\"sums_added\":{},\"zip_bytes\":{},\"files\":{},\"seconds\":{:.3},\"errors\":[{}]}}",
             self.added,
@@ -113,17 +111,17 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Inputs> {
             } else {
                 return Err(Error::Invalid(format!(
                     "{}: not a module zip (*.zip), a go.sum, a GOPROXY tree or a GOMODCACHE",
-                    input::shown(input)
+                    crate::import::input::shown(input)
                 )));
             }
             continue;
         }
-        let tree = Arc::new(input::Tree::open(input)?);
+        let tree = Arc::new(crate::import::input::Tree::open(input)?);
         let download = Path::new("cache/download");
         let (root, fd) = match tree.open_dir(download) {
             Ok(fd) => (download, fd),
             // No cache/download (or no cache): a GOPROXY tree.
-            Err((r, _)) if r.is_not_found() || matches!(r, input::Refusal::WrongType(_)) => {
+            Err((r, _)) if r.is_not_found() || matches!(r, crate::import::input::Refusal::WrongType(_)) => {
                 let fd = tree.open_dir(Path::new("")).map_err(|(r, _)| r.into_error(input, "a directory"))?;
                 (Path::new(""), fd)
             }
@@ -138,7 +136,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Inputs> {
         if (out.modules.len(), out.refused.len(), out.sumdb.len()) == before {
             return Err(Error::Invalid(format!(
                 "{}: no modules found (expected <module>/@v/<version>.mod files, as in a GOPROXY tree or GOMODCACHE/cache/download)",
-                input::shown(input)
+                crate::import::input::shown(input)
             )));
         }
     }
@@ -147,22 +145,22 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Inputs> {
 
 /// The walk of one input directory, through descriptors (see [`input`]).
 struct Walk<'a> {
-    tree: &'a Arc<input::Tree>,
+    tree: &'a Arc<crate::import::input::Tree>,
     /// Where module paths begin: `cache/download` or the tree itself.
     root: &'a Path,
     out: &'a mut Inputs,
 }
 
 impl Walk<'_> {
-    fn refuse(&mut self, rel: &Path, r: input::Refusal) {
+    fn refuse(&mut self, rel: &Path, r: crate::import::input::Refusal) {
         let e = r.into_error(&self.tree.path().join(rel), "a directory");
         log::error!("{e}");
         self.out.refused.push(e.to_string());
     }
 
     fn dir(&mut self, fd: &OwnedFd, rel: &Path, depth: usize) -> Result<()> {
-        let shown = |p: &Path| input::shown(&self.tree.path().join(p));
-        let entries = input::list(fd).map_err(|e| Error::Invalid(format!("{}: {e}", shown(rel))))?;
+        let shown = |p: &Path| crate::import::input::shown(&self.tree.path().join(p));
+        let entries = crate::import::input::list(fd).map_err(|e| Error::Invalid(format!("{}: {e}", shown(rel))))?;
         for e in entries {
             let p = rel.join(&e.name);
             match e.kind {
@@ -170,7 +168,7 @@ impl Walk<'_> {
                     // Files outside @v are never read, so only a link that may stand
                     // for a directory (of modules, or an @v) is worth an error.
                     if e.name == "@v" || fs::metadata(self.tree.path().join(&p)).is_ok_and(|m| m.is_dir()) {
-                        self.refuse(&p, input::Refusal::Symlink);
+                        self.refuse(&p, crate::import::input::Refusal::Symlink);
                     }
                     continue;
                 }
@@ -180,11 +178,11 @@ impl Walk<'_> {
             if rel == self.root && e.name == "sumdb" {
                 continue;
             }
-            if depth >= input::MAX_DEPTH {
-                self.refuse(&p, input::Refusal::WrongType("deeper than the walk descends"));
+            if depth >= crate::import::input::MAX_DEPTH {
+                self.refuse(&p, crate::import::input::Refusal::WrongType("deeper than the walk descends"));
                 continue;
             }
-            let sub = match input::open_subdir(fd, &e.name) {
+            let sub = match crate::import::input::open_subdir(fd, &e.name) {
                 Ok(sub) => sub,
                 Err(r) => {
                     self.refuse(&p, r);
@@ -202,24 +200,26 @@ impl Walk<'_> {
 
     /// `module_dir`: the directory holding `@v`, below the tree.
     fn at_v(&mut self, fd: &OwnedFd, at_v: &Path, module_dir: &Path) -> Result<()> {
-        let shown = |p: &Path| input::shown(&self.tree.path().join(p));
+        let shown = |p: &Path| crate::import::input::shown(&self.tree.path().join(p));
         let rel = module_dir.strip_prefix(self.root).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-        let Some(path) = modpath::unescape(&rel) else {
+        let Some(path) = crate::gomod::path::unescape(&rel) else {
             log::warn!(
                 "{}: skipped: {} is not an escaped module path",
                 shown(at_v),
-                input::quote_prefix(rel.as_bytes())
+                crate::import::input::quote_prefix(rel.as_bytes())
             );
             return Ok(());
         };
         let mut by_version: std::collections::BTreeMap<String, ModuleFiles> = Default::default();
-        for e in input::list(fd).map_err(|e| Error::Invalid(format!("{}: {e}", shown(at_v))))? {
+        for e in crate::import::input::list(fd).map_err(|e| Error::Invalid(format!("{}: {e}", shown(at_v))))? {
             let name = e.name.to_string_lossy().into_owned();
             let Some((esc_v, ext)) = name.rsplit_once('.') else { continue };
             if !matches!(ext, "mod" | "zip" | "info" | "ziphash") {
                 continue; // list, .lock, temp files
             }
-            let Some(version) = modpath::unescape(esc_v).filter(|v| modpath::is_canonical_version(v)) else {
+            let Some(version) =
+                crate::gomod::path::unescape(esc_v).filter(|v| crate::gomod::version::is_canonical_version(v))
+            else {
                 log::warn!("{}: skipped: not a canonical module version", shown(&at_v.join(&e.name)));
                 continue;
             };
@@ -273,7 +273,7 @@ impl Prepared {
         zip_h1_origin: &'static str,
     ) -> Prepared {
         Prepared {
-            mod_h1: hash::hash1_gomod(&mod_bytes),
+            mod_h1: crate::gomod::h1::hash1_gomod(&mod_bytes),
             zip_blob: zip.as_ref().map(|(b, _)| store::digest_hex(b)),
             path,
             version,
@@ -320,13 +320,14 @@ fn prepare(job: &Job) -> Result<Prepared> {
 
 fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
     let label = format!("{}@{}", m.path, m.version);
-    zipfmt::check_module_version(&m.path, &m.version).map_err(|e| Error::Invalid(format!("{label}: {e}")))?;
+    crate::gomod::path::check_module_version(&m.path, &m.version)
+        .map_err(|e| Error::Invalid(format!("{label}: {e}")))?;
     let read = |ext: &str, limit: u64, what: &str| {
         m.tree.read(&with_ext(&m.stem, ext), limit, what).map_err(|e| Error::Invalid(format!("{label}: {e}")))
     };
     let zip = if m.has_zip {
-        let bytes = read("zip", zipfmt::MAX_ZIP_SIZE, "module zip")?;
-        let mz = zipfmt::inspect(&bytes, &m.path, &m.version)?;
+        let bytes = read("zip", crate::gomod::MAX_ZIP_SIZE, "module zip")?;
+        let mz = crate::zip::inspect(&bytes, &m.path, &m.version)?;
         Some((bytes, mz))
     } else {
         None
@@ -334,14 +335,14 @@ fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
     let mut origin = "computed";
     if m.has_ziphash {
         if let Some((_, mz)) = &zip {
-            let raw = read("ziphash", input::MAX_ZIPHASH_SIZE, ".ziphash")?;
-            let recorded = std::str::from_utf8(&raw).map(str::trim).ok().filter(|h| hash::is_h1(h));
+            let raw = read("ziphash", crate::import::input::MAX_ZIPHASH_SIZE, ".ziphash")?;
+            let recorded = std::str::from_utf8(&raw).map(str::trim).ok().filter(|h| crate::gomod::h1::is_h1(h));
             // Only a real h1: hash is quoted: the file may hold anything.
             let Some(recorded) = recorded else {
                 return Err(Error::Invalid(format!(
                     "{label}: {}: .ziphash does not hold an h1: hash (it begins {}); not imported",
-                    input::shown(&m.tree.path().join(with_ext(&m.stem, "ziphash"))),
-                    input::quote_prefix(&raw)
+                    crate::import::input::shown(&m.tree.path().join(with_ext(&m.stem, "ziphash"))),
+                    crate::import::input::quote_prefix(&raw)
                 )));
             };
             if recorded != mz.h1 {
@@ -354,16 +355,16 @@ fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
         }
     }
     let mod_bytes =
-        if m.has_mod { read("mod", zipfmt::MAX_GO_MOD_SIZE, "go.mod")? } else { mod_from_zip(&zip, &m.path)? };
+        if m.has_mod { read("mod", crate::gomod::MAX_GO_MOD_SIZE, "go.mod")? } else { mod_from_zip(&zip, &m.path)? };
     let info = if m.has_info {
-        let p = input::shown(&m.tree.path().join(with_ext(&m.stem, "info")));
-        let text = String::from_utf8(read("info", input::MAX_INFO_SIZE, ".info")?)
+        let p = crate::import::input::shown(&m.tree.path().join(with_ext(&m.stem, "info")));
+        let text = String::from_utf8(read("info", crate::import::input::MAX_INFO_SIZE, ".info")?)
             .map_err(|_| Error::Invalid(format!("{label}: {p}: .info is not UTF-8")))?;
-        Some(json::canonical_info(&text, &m.version).ok_or_else(|| {
+        Some(crate::gomod::info::canonical_info(&text, &m.version).ok_or_else(|| {
             Error::Invalid(format!("{label}: {p}: .info is not {{\"Version\":\"{}\",\"Time\":...}}", m.version))
         })?)
     } else {
-        modpath::pseudo_version_time(&m.version).map(|t| json::info_for(&m.version, &t))
+        crate::gomod::version::pseudo_version_time(&m.version).map(|t| crate::gomod::info::info_for(&m.version, &t))
     };
     Ok(Prepared::new(m.path.clone(), m.version.clone(), mod_bytes, info, zip, origin))
 }
@@ -371,22 +372,22 @@ fn prepare_files(m: &ModuleFiles) -> Result<Prepared> {
 fn mod_from_zip(zip: &Option<(Vec<u8>, ModuleZip)>, path: &str) -> Result<Vec<u8>> {
     if let Some((bytes, mz)) = zip {
         if let Some(e) = mz.entries.iter().find(|e| e.name == "go.mod") {
-            return zipfmt::read_entry_mem(bytes, e).map_err(|e| Error::Invalid(format!("{path}: go.mod: {e}")));
+            return crate::zip::read_entry_mem(bytes, e).map_err(|e| Error::Invalid(format!("{path}: go.mod: {e}")));
         }
     }
     Ok(synthesized_mod(path))
 }
 
 fn prepare_loose_zip(p: &Path) -> Result<Prepared> {
-    let bytes = input::read_file(p, zipfmt::MAX_ZIP_SIZE, "module zip")?;
-    let (path, version): (String, String) = zipfmt::module_of(&bytes).ok_or_else(|| {
-        let why = zipfmt::directory_error(&bytes).unwrap_or_else(|| "no <module>@<version>/ entries".into());
-        Error::Invalid(format!("{}: not a module zip ({why})", input::shown(p)))
+    let bytes = crate::import::input::read_file(p, crate::gomod::MAX_ZIP_SIZE, "module zip")?;
+    let (path, version): (String, String) = crate::zip::module_of(&bytes).ok_or_else(|| {
+        let why = crate::zip::directory_error(&bytes).unwrap_or_else(|| "no <module>@<version>/ entries".into());
+        Error::Invalid(format!("{}: not a module zip ({why})", crate::import::input::shown(p)))
     })?;
-    let mz = zipfmt::inspect(&bytes, &path, &version)?;
+    let mz = crate::zip::inspect(&bytes, &path, &version)?;
     let zip = Some((bytes, mz));
     let mod_bytes = mod_from_zip(&zip, &path)?;
-    let info = modpath::pseudo_version_time(&version).map(|t| json::info_for(&version, &t));
+    let info = crate::gomod::version::pseudo_version_time(&version).map(|t| crate::gomod::info::info_for(&version, &t));
     Ok(Prepared::new(path, version, mod_bytes, info, zip, "computed"))
 }
 
@@ -549,7 +550,7 @@ fn check_against_sums(
     label: &str,
 ) -> Result<Option<String>> {
     let sums = tx.sums_for(path, version, kind)?;
-    crate::content::trust::check(label, kind, h1, &sums)
+    crate::verify::trust::check(label, kind, h1, &sums)
         .map_err(|why| Error::Invalid(format!("{why}; not imported")))?;
     Ok(crate::sumdb::import::origin_of(&sums))
 }
@@ -560,7 +561,7 @@ fn import_sums(store: &Store, files: &[PathBuf], report: &mut Report) -> Result<
     }
     let tx = store.transaction()?;
     for f in files {
-        let sums = match crate::gosum::read(f) {
+        let sums = match crate::gomod::gosum::read(f) {
             Ok(s) => s,
             Err(e) => {
                 log::error!("{e}");

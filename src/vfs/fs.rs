@@ -2,12 +2,10 @@
 //! testable without mounting. A miss is `Ok(None)` (ENOENT, and not a failure);
 //! `Err` is a real failure (EIO, and one log line naming the module).
 
-use crate::content::{bytes, Bytes, Content};
 use crate::error::{Error, Result};
-use crate::missing::{Missing, Wanted};
-use crate::modpath;
-use crate::namespace::{Kind, Namespace};
-use crate::stats;
+use crate::vfs::content::{bytes, Bytes, Content};
+use crate::vfs::missing::{Missing, Wanted};
+use crate::vfs::namespace::{Kind, Namespace};
 use std::sync::RwLock;
 
 pub(crate) mod changes;
@@ -160,10 +158,10 @@ impl Fs {
     }
 
     pub fn lookup(&self, parent: u64, name: &str) -> Result<Option<Attr>> {
-        stats::inc(&self.content.stats.lookups);
+        crate::ops::stats::inc(&self.content.stats.lookups);
         self.ensure_loaded(parent)?;
         let Some(child) = self.find_child(parent, name)? else {
-            stats::inc(&self.content.stats.negative_lookups);
+            crate::ops::stats::inc(&self.content.stats.negative_lookups);
             self.note_missing(parent, name);
             return Ok(None);
         };
@@ -188,7 +186,7 @@ impl Fs {
     }
 
     pub fn getattr(&self, ino: u64) -> Result<Option<Attr>> {
-        stats::inc(&self.content.stats.getattrs);
+        crate::ops::stats::inc(&self.content.stats.getattrs);
         self.ensure_loaded(ino)?;
         let ns = self.ns.read().map_err(|_| lock_err())?;
         self.attr_of(&ns, ino)
@@ -196,7 +194,7 @@ impl Fs {
 
     /// All entries of a directory, without `.` and `..`; None if `ino` is not a directory.
     pub fn readdir(&self, ino: u64) -> Result<Option<Vec<DirEntry>>> {
-        stats::inc(&self.content.stats.readdirs);
+        crate::ops::stats::inc(&self.content.stats.readdirs);
         self.ensure_loaded(ino)?;
         let ns = self.ns.read().map_err(|_| lock_err())?;
         let kids = match ns.kind(ino) {
@@ -233,7 +231,7 @@ impl Fs {
     /// be verified, so a bad module fails at open there. `Ok(None)`: no such file;
     /// `Ok(Some(false))`: a directory. No state is kept: reads go by inode.
     pub fn open(&self, ino: u64) -> Result<Option<bool>> {
-        stats::inc(&self.content.stats.opens);
+        crate::ops::stats::inc(&self.content.stats.opens);
         let Some(kind) = self.kind(ino)? else { return Ok(None) };
         let c = &self.content;
         match kind {
@@ -268,14 +266,14 @@ impl Fs {
             Kind::Sumdb(i) => bytes(self.sumdb_file(i).ok()?),
             _ => return None,
         };
-        stats::inc(&c.stats.reads);
+        crate::ops::stats::inc(&c.stats.reads);
         Some(data)
     }
 
     /// Reads from a file, verifying its module and extracting it first if needed.
     /// `Ok(None)` if there is no such file (or it is a directory).
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Option<Vec<u8>>> {
-        stats::inc(&self.content.stats.reads);
+        crate::ops::stats::inc(&self.content.stats.reads);
         let Some(kind) = self.kind(ino)? else { return Ok(None) };
         let c = &self.content;
         let whole = |b: Bytes| slice(&b, offset, size).to_vec();
@@ -287,7 +285,7 @@ impl Fs {
                 c.ready(m)?;
                 if c.entries(m)?.get(e as usize).is_some_and(|en| c.is_large(en)) {
                     let f = c.large_file(m, e)?;
-                    crate::content::pread(&f, offset, size).map_err(|e| Error::io("spilled file", e))?
+                    crate::vfs::content::pread(&f, offset, size).map_err(|e| Error::io("spilled file", e))?
                 } else {
                     whole(c.file(m, e)?)
                 }
@@ -305,7 +303,7 @@ impl Fs {
                 None => return Ok(None),
             },
         };
-        stats::add(&self.content.stats.bytes_served, out.len() as u64);
+        crate::ops::stats::add(&self.content.stats.bytes_served, out.len() as u64);
         Ok(Some(out))
     }
 
@@ -342,7 +340,7 @@ impl Fs {
                 (true, _) => name.to_string(),
                 (false, _) => format!("{below}/{name}"),
             };
-            if let Some(p) = modpath::unescape(&esc).filter(|p| plausible_module_path(p)) {
+            if let Some(p) = crate::gomod::path::unescape(&esc).filter(|p| plausible_module_path(p)) {
                 // The store may have gained it since the kernel asked.
                 let now_there = self.content.with_store(|s| Ok(!s.module_versions(&p)?.is_empty()));
                 if !now_there.unwrap_or(false) {
@@ -360,8 +358,8 @@ impl Fs {
             return;
         };
         let Some((p, v)) = wanted.rsplit_once('@') else { return };
-        let (Some(p), Some(v)) = (modpath::unescape(p), modpath::unescape(v)) else { return };
-        if !modpath::is_canonical_version(&v) || !plausible_module_path(&p) {
+        let (Some(p), Some(v)) = (crate::gomod::path::unescape(p), crate::gomod::path::unescape(v)) else { return };
+        if !crate::gomod::version::is_canonical_version(&v) || !plausible_module_path(&p) {
             return;
         }
         if self.content.with_store(|s| s.find_module(&p, &v)).ok().flatten().is_some() {
@@ -377,7 +375,7 @@ impl Fs {
 /// Whether a missing name could be a module path cmd/go asks for (a domain first):
 /// other misses (editor probes, `.git`) are not worth a hint.
 fn plausible_module_path(p: &str) -> bool {
-    modpath::check_module_path(p).is_ok() && p.split('/').next().is_some_and(|first| first.contains('.'))
+    crate::gomod::path::check_module_path(p).is_ok() && p.split('/').next().is_some_and(|first| first.contains('.'))
 }
 
 pub fn slice(b: &[u8], offset: u64, size: u32) -> &[u8] {
@@ -388,8 +386,8 @@ pub fn slice(b: &[u8], offset: u64, size: u32) -> &[u8] {
 
 /// Seconds since the epoch of an .info's Time (`"Time":"2019-01-04T21:36:57Z"`).
 fn info_time(info: &str) -> Option<u64> {
-    let members = crate::json::object_members(info)?;
-    let t = crate::json::unquote(&members.iter().find(|(k, _)| k == "Time")?.1)?;
+    let members = crate::gomod::info::object_members(info)?;
+    let t = crate::gomod::info::unquote(&members.iter().find(|(k, _)| k == "Time")?.1)?;
     let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
     let (y, mo, d, h, mi, s) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
     // Days from civil (Howard Hinnant's algorithm).

@@ -9,7 +9,7 @@
 //! cost a large module what lazy verification saves. The whole-zip rules (overlaps,
 //! end records) are left to the whole-module check, which guards every `.zip`.
 
-use crate::zipfmt::Entry;
+use crate::zip::Entry;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -34,11 +34,11 @@ fn read_exact_at(f: &File, len: u64, at: u64) -> io::Result<Vec<u8>> {
 
 /// Checks the local header (and data descriptor) of `e`, whose full name in the
 /// zip is `full`. `Ok(Err(why))` is a verdict; `Err` a failure to read.
-pub(super) fn check(zip: &File, full: &str, e: &Entry) -> io::Result<Result<(), String>> {
+pub(crate) fn check(zip: &File, full: &str, e: &Entry) -> io::Result<Result<(), String>> {
     let Some(header) = find_header(zip, full, e)? else {
         return Ok(Err(format!(
             "no local file header naming {:?} ends where the index puts its data",
-            crate::logger::printable_str(full)
+            crate::ops::logger::printable_str(full)
         )));
     };
     let flags = u16_at(&header, 6);

@@ -11,13 +11,12 @@
 //! inflated; then every entry is inflated and hashed, and the caller compares the
 //! Hash1 with the trusted one.
 
-use super::files::sha256_file;
-use crate::hash;
 use crate::store::Module;
-use crate::verdict::Failure;
-use crate::zipfmt::{self, Entry};
+use crate::verify::verdict::Failure;
+use crate::zip::Entry;
 use sha2::{Digest, Sha256};
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 
 /// What a module zip hashes to.
 pub(crate) struct Whole {
@@ -69,7 +68,7 @@ pub(crate) fn verify_zip(
 }
 
 fn hash_tree(module: &Module, zip: &File, entries: &[Entry], take: Option<Take<'_>>) -> Result<Whole, Failure> {
-    let layout = zipfmt::check_layout_file(zip, &module.path, &module.version)
+    let layout = crate::zip::check_layout_file(zip, &module.path, &module.version)
         .map_err(|e| Failure::io("cannot read zip blob", &e))?
         .map_err(|e| match &e.entry {
             Some(entry) => format!("invalid module zip: {entry}: {}", e.rule),
@@ -115,7 +114,7 @@ fn hash_tree(module: &Module, zip: &File, entries: &[Entry], take: Option<Take<'
             }
         }
     }
-    Ok(Whole { h1: hash::hash1(&named), digests })
+    Ok(Whole { h1: crate::gomod::h1::hash1(&named), digests })
 }
 
 /// A zip entry's slot in the module's (sorted) entry list, None for a directory
@@ -127,7 +126,7 @@ type Hashed = (Option<usize>, [u8; 32]);
 fn hash_items(
     zip: &File,
     entries: &[Entry],
-    items: &[zipfmt::LayoutItem],
+    items: &[crate::zip::LayoutItem],
     take: Option<Take<'_>>,
 ) -> Result<Vec<Hashed>, Failure> {
     let mut out = Vec::with_capacity(items.len());
@@ -138,7 +137,7 @@ fn hash_items(
             true => Some(
                 entries
                     .binary_search_by(|x| x.name.as_str().cmp(&e.name))
-                    .map_err(|_| format!("{}: not in the index", crate::logger::printable_str(&e.name)))?,
+                    .map_err(|_| format!("{}: not in the index", crate::ops::logger::printable_str(&e.name)))?,
             ),
             false => None,
         };
@@ -151,7 +150,7 @@ fn hash_items(
             None => {
                 // Streamed: a large file never sits in memory whole just to be hashed.
                 let mut h = Sha256::new();
-                zipfmt::stream_entry(zip, e, &mut |chunk| h.update(chunk))
+                crate::zip::stream_entry(zip, e, &mut |chunk| h.update(chunk))
                     .map_err(|err| Failure::io("cannot extract", &err))?;
                 h.finalize().into()
             }
@@ -163,7 +162,7 @@ fn hash_items(
 
 /// Splits `items` into contiguous slices of about equal uncompressed size, one per
 /// core (at most 4), so a large module's verification uses the whole machine.
-fn slices_for(items: &[zipfmt::LayoutItem], total_size: u64) -> Vec<std::ops::Range<usize>> {
+fn slices_for(items: &[crate::zip::LayoutItem], total_size: u64) -> Vec<std::ops::Range<usize>> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) as u64;
     if total_size < PARALLEL_HASH_BYTES || cores < 2 || items.len() < 2 {
         return std::iter::once(0..items.len()).collect();
@@ -181,13 +180,29 @@ fn slices_for(items: &[zipfmt::LayoutItem], total_size: u64) -> Vec<std::ops::Ra
     out
 }
 
+/// sha256 of a whole file, by pread so the shared handle's offset never matters.
+fn sha256_file(f: &File) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut off = 0u64;
+    loop {
+        let n = f.read_at(&mut buf, off)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        off += n as u64;
+    }
+    Ok(crate::gomod::h1::hex(&h.finalize()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn item(size: u64) -> zipfmt::LayoutItem {
+    fn item(size: u64) -> crate::zip::LayoutItem {
         let entry = Entry { name: String::new(), data_offset: 0, compressed_size: size, size, method: 8, crc32: 0 };
-        zipfmt::LayoutItem { full: String::new(), label: String::new(), is_file: true, entry }
+        crate::zip::LayoutItem { full: String::new(), label: String::new(), is_file: true, entry }
     }
 
     /// Slices cover every item once, in order, and share the bytes about evenly.

@@ -4,7 +4,7 @@
 //! module's refusal (content.rs), which every check and every cached byte obeys.
 
 use crate::error::{Error, Result};
-use crate::verdict::{Failure, RETRY_AFTER};
+use crate::verify::verdict::{Failure, RETRY_AFTER};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 

@@ -8,8 +8,8 @@
 //! line at most every [`SUMMARY_EVERY`]. `modules_missing` counts every distinct
 //! miss (a name forgotten by the LRU and asked again counts again).
 
-use crate::logger::printable_str;
-use crate::stats::{self, Stats};
+use crate::ops::logger::printable_str;
+use crate::ops::stats::Stats;
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -81,7 +81,7 @@ impl Missing {
         }
         seen.names.put(key.as_str().into(), ());
         seen.distinct += 1;
-        stats::inc(&stats.modules_missing);
+        crate::ops::stats::inc(&stats.modules_missing);
         if seen.distinct <= LOGGED {
             let store = &self.store_hint;
             match wanted {

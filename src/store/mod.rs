@@ -17,7 +17,6 @@
 //! `index.db` format is read as one segment and migrated by the next writer.
 
 use crate::error::{Error, Result};
-use crate::hash;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,6 +26,7 @@ mod legacy;
 mod maintain;
 mod manifest;
 mod reader;
+pub mod rows;
 mod segments;
 mod writer;
 
@@ -73,7 +73,7 @@ pub struct Module {
     pub mod_h1: String,
     pub mod_h1_origin: String,
     pub info: Option<Vec<u8>>,
-    /// Bytes of the `.info` in the index. Over [`crate::rows::MAX_INFO_SIZE`],
+    /// Bytes of the `.info` in the index. Over [`crate::store::rows::MAX_INFO_SIZE`],
     /// `info` is not read at all (None) and the row is refused.
     pub info_size: u64,
     pub zip: Option<ZipInfo>,
@@ -120,7 +120,7 @@ pub(crate) const MODULE_COLS: &str = "id, path, version, mod_blob, mod_h1, mod_h
      CASE WHEN octet_length(info) <= 65536 THEN info END, \
      zip_blob, zip_h1, zip_h1_origin, zip_size, file_count, tree_size, coalesce(octet_length(info), 0)";
 
-const _: () = assert!(crate::rows::MAX_INFO_SIZE == 65536, "MODULE_COLS spells the limit out");
+const _: () = assert!(crate::store::rows::MAX_INFO_SIZE == 65536, "MODULE_COLS spells the limit out");
 
 pub(crate) fn module_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Module> {
     let zip_blob: Option<String> = r.get(7)?;
@@ -366,5 +366,5 @@ pub fn over_limit(len: u64, limit: u64) -> std::io::Error {
 
 /// sha256 hex, the name of a blob.
 pub fn digest_hex(data: &[u8]) -> String {
-    hash::hex(&hash::sha256(data))
+    crate::gomod::h1::hex(&crate::gomod::h1::sha256(data))
 }

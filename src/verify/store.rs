@@ -3,11 +3,10 @@
 //! Zips go through the mount's whole-module verifier (content/verifier.rs), which
 //! streams them: memory stays bounded whatever the size of a module.
 
-use crate::content::{trust, verifier};
 use crate::error::Result;
-use crate::hash;
-use crate::logger::printable_str;
+use crate::ops::logger::printable_str;
 use crate::store::{self, Module, Store, SumKind};
+use crate::verify::{trust, whole as verifier};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -34,7 +33,7 @@ pub type Sums = HashMap<SumKind, Vec<(String, String)>>;
 pub fn check_module(
     store: &Store,
     m: &Module,
-    entries: &[crate::zipfmt::Entry],
+    entries: &[crate::zip::Entry],
     digests: Option<&store::ZipDigests>,
     sums: &Sums,
 ) -> Vec<String> {
@@ -45,13 +44,13 @@ pub fn check_module(
         problems.push(why);
     }
     // Read as the mount reads them: no symlink followed, nothing over the limit read.
-    match store::read_blob_limited(store.dir(), &m.mod_blob, crate::rows::MAX_MOD_SIZE) {
+    match store::read_blob_limited(store.dir(), &m.mod_blob, crate::store::rows::MAX_MOD_SIZE) {
         Ok(b) if store::digest_hex(&b) != m.mod_blob => problems.push(format!(
             "{label}: .mod blob {} is corrupt (content does not match its name)",
             store.blob_path(&m.mod_blob).display()
         )),
         Ok(b) => {
-            let got = hash::hash1_gomod(&b);
+            let got = crate::gomod::h1::hash1_gomod(&b);
             if got != m.mod_h1 {
                 problems.push(format!("{label}: .mod hashes to {got}, index says {}", m.mod_h1));
             }
@@ -93,7 +92,7 @@ pub fn check_module(
                 ));
             }
             Some(d) => {
-                if let Err(why) = crate::content::digests::check_list(m, entries, d, &z.h1) {
+                if let Err(why) = crate::verify::digests::check_list(m, entries, d, &z.h1) {
                     problems.push(format!("{label}: {why}"));
                 }
             }
@@ -118,7 +117,7 @@ pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(us
     drop(store);
     let count = rows.len();
     // The rows a mount would refuse are problems here, and are not checked further.
-    let (modules, refused) = crate::rows::check_rows(rows);
+    let (modules, refused) = crate::store::rows::check_rows(rows);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let report = Mutex::new(Report { modules: count, problems: refused, ..Default::default() });
@@ -151,7 +150,7 @@ pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(us
                     };
                     let key = (m.path.clone(), m.version.clone());
                     problems.extend(check_module(&store, m, &entries, digests, sums.get(&key).unwrap_or(&no_sums)));
-                    if let Err(why) = crate::rows::check_entries(m, &entries) {
+                    if let Err(why) = crate::store::rows::check_entries(m, &entries) {
                         problems.push(format!("{}: the index's entry list: {why}", printable_str(&label(m))));
                     }
                     if let Ok(mut r) = report.lock() {

@@ -22,24 +22,18 @@
 //! and other modules are unaffected. Files are kept decompressed in a byte-bounded
 //! LRU; a file evicted and read again is extracted and checked again.
 
-use crate::cache::ByteLru;
 use crate::error::{Error, Result};
-use crate::hash;
-use crate::pagebuf::PageBuf;
-use crate::rows;
-use crate::stats::{self, Stats};
+use crate::ops::stats::Stats;
 use crate::store::{self, Module, Store};
-use crate::verdict::{Backoff, Failure};
-use crate::zipfmt::{self, Entry};
+use crate::verify::verdict::{Backoff, Failure};
+use crate::vfs::cache::ByteLru;
+use crate::vfs::pagebuf::PageBuf;
+use crate::zip::Entry;
 
-pub(crate) mod digests;
 mod files;
 mod gomod;
 mod lazy;
-mod local;
 mod once;
-pub(crate) mod trust;
-pub(crate) mod verifier;
 
 pub use files::{pread, spill_file};
 use once::Once;
@@ -168,7 +162,7 @@ pub fn bytes(v: Vec<u8>) -> Bytes {
 /// `path@version` for messages, escaped: the index is not trusted to hold only
 /// names import would accept (see `rows.rs`), and the log must stay one line each.
 fn label(m: &Module) -> String {
-    crate::logger::printable_str(&format!("{}@{}", m.path, m.version))
+    crate::ops::logger::printable_str(&format!("{}@{}", m.path, m.version))
 }
 
 impl Content {
@@ -245,14 +239,14 @@ impl Content {
                     let store = self.store.lock().map_err(|_| Error::Invalid("store lock poisoned".into()))?;
                     store.entries_at_most(module.id, want + 1)?.into()
                 };
-                let checked = rows::check_entries(module, &list).map(|_| list).map_err(|why| -> Arc<str> {
+                let checked = crate::store::rows::check_entries(module, &list).map(|_| list).map_err(|why| -> Arc<str> {
                     format!(
                         "{}: the store index lists files no module zip could hold: {why}; every file of this module fails with EIO",
                         label(module)
                     )
                     .into()
                 });
-                stats::inc(&self.stats.modules_loaded);
+                crate::ops::stats::inc(&self.stats.modules_loaded);
                 let mut first = false;
                 let e = st
                     .entries
@@ -262,7 +256,7 @@ impl Content {
                     })
                     .clone();
                 if let (true, Err(why)) = (first, &e) {
-                    stats::inc(&self.stats.verifications_failed);
+                    crate::ops::stats::inc(&self.stats.verifications_failed);
                     log::error!("{why}");
                 }
                 e
@@ -316,7 +310,7 @@ impl Content {
             })
             .clone();
         if first && !self.is_entries_refusal(m, why) {
-            stats::inc(&self.stats.verifications_failed);
+            crate::ops::stats::inc(&self.stats.verifications_failed);
             log::error!("{why}");
         }
         kept
@@ -325,7 +319,7 @@ impl Content {
     /// Counts the module's first passed check.
     fn passed(&self, m: u32) {
         if self.states.get(m as usize).is_some_and(|st| !st.counted.swap(true, Relaxed)) {
-            stats::inc(&self.stats.verifications_ok);
+            crate::ops::stats::inc(&self.stats.verifications_ok);
         }
     }
 
@@ -399,7 +393,7 @@ impl Content {
     /// against the trusted `h1:`, nothing inflated.
     fn run_list(&self, m: u32) -> std::result::Result<Verified, Failure> {
         let (zip, entries, module, zi) = self.open_module(m)?;
-        stats::inc(&self.stats.modules_extracted);
+        crate::ops::stats::inc(&self.stats.modules_extracted);
         if self.opts.verify == Verify::Off {
             return Ok(Verified { zip, digests: Vec::new() });
         }
@@ -440,7 +434,7 @@ impl Content {
             let why = format!("zip blob is corrupt: it is {size} bytes, the index says {}", zi.size);
             return Err(self.blob_failure(module, Failure::verdict(why)));
         }
-        digests::check_list(module, &entries, &digests, &expected)
+        crate::verify::digests::check_list(module, &entries, &digests, &expected)
             .map_err(|why| self.blob_failure(module, Failure::verdict(why)))?;
         self.passed(m);
         Ok(Verified { zip, digests: digests.files })
@@ -451,7 +445,7 @@ impl Content {
     fn run_whole(&self, m: u32) -> std::result::Result<Verified, Failure> {
         let (zip, entries, module, zi) = self.open_module(m)?;
         if !self.state(m).is_ok_and(|st| st.list.started()) {
-            stats::inc(&self.stats.modules_extracted);
+            crate::ops::stats::inc(&self.stats.modules_extracted);
         }
         if self.opts.verify == Verify::Off {
             return Ok(Verified { zip, digests: Vec::new() });
@@ -466,16 +460,16 @@ impl Content {
                 return None;
             }
             let (reserved, mut data) = self.reserve(e.size);
-            if let Err(err) = zipfmt::read_entry_into(&zip, e, data.as_mut_slice()) {
+            if let Err(err) = crate::zip::read_entry_into(&zip, e, data.as_mut_slice()) {
                 return Some(Err(err));
             }
-            let d = hash::sha256(&data);
+            let d = crate::gomod::h1::sha256(&data);
             self.cache_put((m, slot as u32), Arc::new(data), reserved);
             Some(Ok(d))
         };
-        let take: Option<verifier::Take<'_>> = if keep { Some(&take) } else { None };
-        let whole =
-            verifier::verify_zip(&zip, &zi.blob, module, &entries, take).map_err(|f| self.blob_failure(module, f))?;
+        let take: Option<crate::verify::whole::Take<'_>> = if keep { Some(&take) } else { None };
+        let whole = crate::verify::whole::verify_zip(&zip, &zi.blob, module, &entries, take)
+            .map_err(|f| self.blob_failure(module, f))?;
         if whole.h1 != expected {
             let why = format!("checksum mismatch: expected {expected}, got {}", whole.h1);
             return Err(self.blob_failure(module, Failure::verdict(why)));
@@ -515,7 +509,7 @@ impl Content {
         self.stats.cache_bytes.store(c.bytes(), Relaxed);
         self.stats.cache_files.store(c.len() as u64, Relaxed);
         if evicted > 0 {
-            stats::add(&self.stats.cache_evictions, evicted);
+            crate::ops::stats::add(&self.stats.cache_evictions, evicted);
             // Evicted files leave holes all over the heap that glibc keeps mapped.
             // Hand whole free pages back every quarter cache's worth of churn, so RSS
             // tracks the cache's real contents.
@@ -535,7 +529,7 @@ impl Content {
             return None;
         }
         let hit = self.cache.lock().ok().and_then(|mut c| c.get(&(m, e)))?;
-        stats::inc(&self.stats.cache_hits);
+        crate::ops::stats::inc(&self.stats.cache_hits);
         Some(hit)
     }
 
@@ -558,7 +552,7 @@ impl Content {
         let why = format!(
             "{}: refused: {}: {what}; every file of this module fails with EIO",
             label(module),
-            crate::logger::printable_str(&entry.name)
+            crate::ops::logger::printable_str(&entry.name)
         );
         let kept = self.refuse(m, &why);
         self.refused_error(m, &kept)
@@ -570,7 +564,11 @@ impl Content {
         match err.raw_os_error() {
             Some(_) => {
                 let blob = module.zip.as_ref().map(|z| store::blob_path(&self.store_dir, &z.blob)).unwrap_or_default();
-                log::warn!("{}: {}: cannot extract: {err}", label(module), crate::logger::printable_str(&entry.name));
+                log::warn!(
+                    "{}: {}: cannot extract: {err}",
+                    label(module),
+                    crate::ops::logger::printable_str(&entry.name)
+                );
                 Error::io(blob, err)
             }
             None => self.file_verdict(m, module, entry, &format!("cannot extract: {err}")),
@@ -584,7 +582,7 @@ impl Content {
             return Ok(());
         }
         let full = format!("{}@{}/{}", module.path, module.version, entry.name);
-        match local::check(&v.zip, &full, entry) {
+        match crate::verify::entry::check(&v.zip, &full, entry) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(why)) => Err(self.file_verdict(m, module, entry, &format!("invalid module zip: {why}"))),
             Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -601,7 +599,11 @@ impl Content {
                 m,
                 module,
                 entry,
-                &format!("its sha256 is {}, the module's file list says {}", hash::hex(&got), hash::hex(want)),
+                &format!(
+                    "its sha256 is {}, the module's file list says {}",
+                    crate::gomod::h1::hex(&got),
+                    crate::gomod::h1::hex(want)
+                ),
             )),
             _ => Ok(()),
         }
@@ -617,14 +619,14 @@ impl Content {
         if let Some(hit) = self.cached(m, e) {
             return Ok(hit);
         }
-        stats::inc(&self.stats.cache_misses);
+        crate::ops::stats::inc(&self.stats.cache_misses);
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
         self.check_structure(m, &v, module, entry)?;
         let (reserved, mut data) = self.reserve(entry.size);
-        zipfmt::read_entry_into(&v.zip, entry, data.as_mut_slice())
+        crate::zip::read_entry_into(&v.zip, entry, data.as_mut_slice())
             .map_err(|err| self.extract_error(m, module, entry, err))?;
-        self.check_digest(m, &v, module, e, entry, hash::sha256(&data))?;
+        self.check_digest(m, &v, module, e, entry, crate::gomod::h1::sha256(&data))?;
         let data: Bytes = Arc::new(data);
         self.cache_put((m, e), data.clone(), reserved);
         Ok(data)
@@ -636,15 +638,15 @@ impl Content {
         let v = self.ready(m)?;
         let lookup = || self.spilled.lock().ok().and_then(|mut c| c.get(&(m, e))).filter(|_| self.is_ready(m));
         if let Some(f) = lookup() {
-            stats::inc(&self.stats.cache_hits);
+            crate::ops::stats::inc(&self.stats.cache_hits);
             return Ok(f);
         }
         let _one_at_a_time = self.extraction_lock(m, e)?;
         if let Some(f) = lookup() {
-            stats::inc(&self.stats.cache_hits);
+            crate::ops::stats::inc(&self.stats.cache_hits);
             return Ok(f);
         }
-        stats::inc(&self.stats.cache_misses);
+        crate::ops::stats::inc(&self.stats.cache_misses);
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
         self.check_structure(m, &v, module, entry)?;
@@ -652,7 +654,7 @@ impl Content {
         let mut out = spill_file(&self.opts.spill_dir).map_err(spill_err)?;
         let mut h = Sha256::new();
         let mut write_err = None;
-        zipfmt::stream_entry(&v.zip, entry, &mut |chunk| {
+        crate::zip::stream_entry(&v.zip, entry, &mut |chunk| {
             h.update(chunk);
             if write_err.is_none() {
                 write_err = out.write_all(chunk).err();
@@ -665,7 +667,7 @@ impl Content {
         self.check_digest(m, &v, module, e, entry, h.finalize().into())?;
         let f = Arc::new(out);
         if let Ok(mut c) = self.spilled.lock() {
-            stats::add(&self.stats.cache_evictions, c.insert((m, e), f.clone(), entry.size));
+            crate::ops::stats::add(&self.stats.cache_evictions, c.insert((m, e), f.clone(), entry.size));
             self.stats.spill_bytes.store(c.bytes(), Relaxed);
             self.stats.spill_files.store(c.len() as u64, Relaxed);
         }

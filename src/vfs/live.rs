@@ -10,8 +10,8 @@
 //! notifications). SIGHUP (see fuse.rs) polls at once. One log line per change.
 
 use crate::error::Result;
-use crate::fs::{Fs, Inval};
 use crate::store::{Changes, Store};
+use crate::vfs::fs::{Fs, Inval};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -126,7 +126,7 @@ pub fn follow(fs: &Fs, served: &mut u64, asked: bool, notify: Option<&dyn Notify
 pub fn describe(c: &Changes) -> String {
     let few = |v: &[(String, String)]| {
         let mut s: Vec<String> =
-            v.iter().take(3).map(|(p, ver)| crate::logger::printable_str(&format!("{p}@{ver}"))).collect();
+            v.iter().take(3).map(|(p, ver)| crate::ops::logger::printable_str(&format!("{p}@{ver}"))).collect();
         if v.len() > 3 {
             s.push("...".into());
         }

@@ -20,7 +20,7 @@
 //! `1<<63 | store id << 24 | entry index`.
 
 use crate::store::PathChild;
-use crate::zipfmt::Entry;
+use crate::zip::Entry;
 use lru::LruCache;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -271,8 +271,8 @@ impl Namespace {
             Some(n) => {
                 log::error!(
                     "inode number {ino:#x} of {:?} collides with {:?}; the first is not served",
-                    crate::logger::printable_str(name),
-                    crate::logger::printable_str(&n.name)
+                    crate::ops::logger::printable_str(name),
+                    crate::ops::logger::printable_str(&n.name)
                 );
                 None
             }
@@ -416,7 +416,10 @@ impl Namespace {
         match self.nodes.get(&ino) {
             Some(n) if n.parent == parent && &*n.name == name => return ino,
             Some(_) => {
-                log::error!("inode number {ino:#x} of {:?} collides; not served", crate::logger::printable_str(name));
+                log::error!(
+                    "inode number {ino:#x} of {:?} collides; not served",
+                    crate::ops::logger::printable_str(name)
+                );
                 return parent;
             }
             None => {}

@@ -11,11 +11,10 @@
 //! entry list passes the zip name rules, and its sizes and offsets must fit in the
 //! zip the row describes. The rest of the daemon then relies on these bounds.
 
-use crate::hash;
-use crate::logger::printable_str;
-use crate::modpath;
+use crate::gomod::{MAX_GO_MOD_SIZE, MAX_LICENSE_SIZE, MAX_ZIP_SIZE};
+use crate::ops::logger::printable_str;
 use crate::store::Module;
-use crate::zipfmt::{self, Entry, MAX_GO_MOD_SIZE, MAX_LICENSE_SIZE, MAX_ZIP_SIZE};
+use crate::zip::Entry;
 use std::collections::HashMap;
 
 /// Largest `.info` served (it is JSON of a version and a time: well under 1 KiB).
@@ -43,7 +42,7 @@ fn is_blob_name(s: &str) -> bool {
 }
 
 fn round_trips(s: &str) -> bool {
-    modpath::escape(s).and_then(|e| modpath::unescape(&e)).as_deref() == Some(s)
+    crate::gomod::path::escape(s).and_then(|e| crate::gomod::path::unescape(&e)).as_deref() == Some(s)
 }
 
 /// Why a module row is not one import would have written, if it is not.
@@ -51,14 +50,14 @@ pub fn check_module_row(m: &Module) -> Result<(), String> {
     if !(1..MAX_ID).contains(&m.id) {
         return Err(format!("row id {} is out of range", m.id));
     }
-    zipfmt::check_module_version(&m.path, &m.version)?;
+    crate::gomod::path::check_module_version(&m.path, &m.version)?;
     if !round_trips(&m.path) || !round_trips(&m.version) {
         return Err("path or version does not survive escaping".into());
     }
     if !is_blob_name(&m.mod_blob) {
         return Err(format!(".mod blob name {:?} is not a sha256", printable_str(&m.mod_blob)));
     }
-    if !hash::is_h1(&m.mod_h1) {
+    if !crate::gomod::h1::is_h1(&m.mod_h1) {
         return Err("go.mod hash is not an h1: hash".into());
     }
     if m.info_size > MAX_INFO_SIZE {
@@ -68,7 +67,7 @@ pub fn check_module_row(m: &Module) -> Result<(), String> {
         if !is_blob_name(&z.blob) {
             return Err(format!("zip blob name {:?} is not a sha256", printable_str(&z.blob)));
         }
-        if !hash::is_h1(&z.h1) {
+        if !crate::gomod::h1::is_h1(&z.h1) {
             return Err("zip hash is not an h1: hash".into());
         }
         if z.size > MAX_ZIP_SIZE || z.tree_size > MAX_ZIP_SIZE {
@@ -89,7 +88,7 @@ pub fn check_module_row(m: &Module) -> Result<(), String> {
 /// same key would serve each other's files (or, on a case-insensitive view of the
 /// mount, collide).
 fn names_key(m: &Module) -> Option<String> {
-    let (p, v) = (modpath::escape(&m.path)?, modpath::escape(&m.version)?);
+    let (p, v) = (crate::gomod::path::escape(&m.path)?, crate::gomod::path::escape(&m.version)?);
     Some(format!("{p}@{v}").to_lowercase())
 }
 
@@ -137,7 +136,7 @@ pub fn check_entries(m: &Module, entries: &[Entry]) -> Result<(), String> {
     if entries.len() as u64 != z.file_count {
         return Err(format!("the index lists {} files, its module row says {}", entries.len(), z.file_count));
     }
-    zipfmt::check_file_names(entries.iter().map(|e| e.name.as_str()))?;
+    crate::gomod::filename::check_file_names(entries.iter().map(|e| e.name.as_str()))?;
     if entries.windows(2).any(|w| w[0].name >= w[1].name) {
         return Err("entries are not sorted by name".into());
     }

@@ -6,9 +6,8 @@
 //! was removed keeps reading (by inode) until it is closed.
 
 use super::Fs;
-use crate::modpath;
-use crate::namespace::ino_of_path;
 use crate::store::Changes;
+use crate::vfs::namespace::ino_of_path;
 use std::collections::BTreeSet;
 
 /// One FUSE invalidation notification for the kernel.
@@ -32,7 +31,9 @@ impl Fs {
         for (path, version) in changes.added.iter().chain(&changes.removed) {
             self.missing.forget(&format!("{path}@{version}"));
             self.missing.forget(path);
-            let (Some(ep), Some(ev)) = (modpath::escape(path), modpath::escape(version)) else { continue };
+            let (Some(ep), Some(ev)) = (crate::gomod::path::escape(path), crate::gomod::path::escape(version)) else {
+                continue;
+            };
             let elems: Vec<&str> = path.split('/').collect();
             let esc: Vec<&str> = ep.split('/').collect();
             if elems.len() != esc.len() {
@@ -77,9 +78,9 @@ impl Fs {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::content::{Content, Options};
-    use crate::namespace::ROOT;
     use crate::store::{NewModule, Store};
+    use crate::vfs::content::{Content, Options};
+    use crate::vfs::namespace::ROOT;
     use std::path::Path;
 
     /// A store holding go.mod-only rows for `modules` (path, version).
@@ -108,7 +109,12 @@ pub(crate) mod tests {
     }
 
     fn fs_of(dir: &std::path::Path) -> Fs {
-        let opts = Options { verify: crate::content::Verify::Lazy, cache_size: 1 << 20, spill_dir: std::env::temp_dir(), spill_size: 0 };
+        let opts = Options {
+            verify: crate::vfs::content::Verify::Lazy,
+            cache_size: 1 << 20,
+            spill_dir: std::env::temp_dir(),
+            spill_size: 0,
+        };
         Fs::new(Content::new(Store::open_ro(dir).unwrap(), &[], opts, Default::default()).unwrap())
     }
 

@@ -5,9 +5,11 @@
 
 use super::{bytes, label, Bytes, Content};
 use crate::error::{Error, Result};
-use crate::rows::MAX_MOD_SIZE;
-use crate::verdict::Failure;
-use crate::{hash, stats, store};
+use crate::gomod::h1 as hash;
+use crate::ops::stats;
+use crate::store;
+use crate::store::rows::MAX_MOD_SIZE;
+use crate::verify::verdict::Failure;
 
 impl Content {
     /// The `.mod` bytes, checked against their trusted hash.

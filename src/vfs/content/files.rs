@@ -1,8 +1,6 @@
 //! File helpers of the content layer: positioned reads of shared handles, the
-//! nameless files large extractions spill into, and whole-file hashes.
+//! nameless files large extractions spill into.
 
-use crate::hash;
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
@@ -36,20 +34,4 @@ pub fn spill_file(dir: &std::path::Path) -> std::io::Result<File> {
         }
         Err(e) => Err(e),
     }
-}
-
-/// sha256 of a whole file, by pread so the shared handle's offset never matters.
-pub(super) fn sha256_file(f: &File) -> std::io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
-    let mut off = 0u64;
-    loop {
-        let n = f.read_at(&mut buf, off)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        off += n as u64;
-    }
-    Ok(hash::hex(&h.finalize()))
 }
