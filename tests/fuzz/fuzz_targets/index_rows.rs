@@ -10,13 +10,13 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use modcachefs::gomod::path::{escape, unescape};
-use modcachefs::vfs::namespace::Namespace;
-use modcachefs::store::rows::{MAX_INFO_SIZE, check_entries, check_rows};
-use modcachefs::store::{Module, ZipInfo};
 use modcachefs::gomod::path::check_module_version;
-use modcachefs::zip::Entry;
+use modcachefs::gomod::path::{escape, unescape};
 use modcachefs::gomod::MAX_ZIP_SIZE;
+use modcachefs::store::rows::{check_entries, check_rows, MAX_INFO_SIZE};
+use modcachefs::store::{Module, ZipInfo};
+use modcachefs::vfs::namespace::{Kind, Namespace};
+use modcachefs::zip::Entry;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -97,7 +97,6 @@ fuzz_target!(|input: Input| {
             assert!(z.size <= MAX_ZIP_SIZE && z.tree_size <= MAX_ZIP_SIZE, "{z:?}");
         }
     }
-    let mut ns = Namespace::build(&ok);
     let Some(m) = ok.iter().find(|m| m.zip.is_some()) else { return };
     let mut entries: Vec<Entry> = input
         .entries
@@ -125,11 +124,15 @@ fuzz_target!(|input: Input| {
     let idx = ok.iter().position(|x| x.id == m.id).expect("accepted") as u32;
     let (p, v) = (escape(&m.path).expect("escapable"), escape(&m.version).expect("escapable"));
     let (dir, base) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
+    // The path directories, then the module root, as lookups make them.
+    let mut ns = Namespace::new();
     let mut at = modcachefs::vfs::namespace::ROOT;
+    let mut prefix = String::new();
     for part in dir.split('/').filter(|s| !s.is_empty()) {
-        at = ns.child(at, part).expect("path directory");
+        prefix = if prefix.is_empty() { part.to_string() } else { format!("{prefix}/{part}") };
+        at = ns.intern(at, part, Kind::TreeDir, Some(prefix.as_str().into())).expect("path directory");
     }
-    let root = ns.child(at, &format!("{base}@{v}")).expect("module root");
-    ns.load_module(root, idx, Arc::from(entries));
+    let root = ns.intern(at, &format!("{base}@{v}"), Kind::ModuleRoot(idx), None).expect("module root");
+    ns.load_module(root, idx, m.id, Arc::from(entries));
     assert!(ns.is_loaded(root));
 });

@@ -1,4 +1,4 @@
-//! Module path/version escaping and checks (`modpath`, `zipfmt::check_module_version`):
+//! Module path/version escaping and checks (`gomod::path`, `gomod::version`):
 //! escape/unescape are inverse bijections between their domains, accepted paths and
 //! versions are escapable, and version comparison is a total preorder.
 #![no_main]
@@ -6,10 +6,9 @@
 use std::cmp::Ordering;
 
 use libfuzzer_sys::fuzz_target;
-use modcachefs::modpath::{
-    check_module_path, compare_versions, escape, is_canonical_version, pseudo_version_time, sort_versions, unescape,
-};
 use modcachefs::gomod::path::check_module_version;
+use modcachefs::gomod::path::{check_module_path, escape, unescape};
+use modcachefs::gomod::version::{compare_versions, is_canonical_version, pseudo_version_time, sort_versions};
 
 fn escaping(s: &str) {
     match escape(s) {

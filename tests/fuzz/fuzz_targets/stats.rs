@@ -14,7 +14,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use modcachefs::gomod::info::object_members;
-use modcachefs::ops::stats::{Stats, parse_report, report, report_prometheus, report_text};
+use modcachefs::ops::stats::{parse_report, report, report_prometheus, report_text, Stats};
 use std::sync::atomic::Ordering::Relaxed;
 
 #[derive(Arbitrary, Debug)]
