@@ -22,10 +22,10 @@ pub enum Error {
     Refused { module: String, reason: String },
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
         Error::Io { path: path.as_ref().to_path_buf(), source }
     }
 
@@ -49,7 +49,7 @@ impl Error {
     /// Whether nobody has logged this failure where it happened: I/O and index
     /// failures travel up as values; verdicts (`Refused`, `Zip`, `Invalid`) are
     /// logged once by whoever reached them.
-    pub fn is_unlogged(&self) -> bool {
+    pub(crate) fn is_unlogged(&self) -> bool {
         matches!(self, Error::Io { .. } | Error::Db(_) | Error::Store(_))
     }
 }

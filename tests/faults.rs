@@ -496,7 +496,7 @@ fn disk_full_during_import_stops_cleanly() {
         let Some(files) = json_num(l, "files") else {
             continue;
         };
-        let m = st.find_module(&field("path"), &field("version")).unwrap().expect("a listed module");
+        let m = st.find_module(field("path"), field("version")).unwrap().expect("a listed module");
         let rows = st.entries(m.id).unwrap().len();
         assert_eq!(rows as u64, files, "half a module: {l}");
     }

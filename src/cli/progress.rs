@@ -11,7 +11,7 @@ pub(crate) struct Bar {
 }
 
 impl Bar {
-    pub(crate) fn new(enabled: bool) -> Bar {
+    pub fn new(enabled: bool) -> Bar {
         Bar { on: enabled && std::io::stderr().is_terminal(), last: None }
     }
 

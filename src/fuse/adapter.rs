@@ -44,7 +44,7 @@ fn errno(fs: &Fs, e: &Error) -> i32 {
 }
 
 impl Adapter {
-    pub(crate) fn new(fs: Arc<Fs>, workers: usize) -> std::io::Result<Adapter> {
+    pub fn new(fs: Arc<Fs>, workers: usize) -> std::io::Result<Adapter> {
         Ok(Adapter {
             fs,
             pool: Pool::new(workers)?,

@@ -22,7 +22,7 @@ pub(crate) struct MountEntry {
     pub(crate) dev: String,
     pub(crate) mountpoint: PathBuf,
     pub(crate) fstype: String,
-    pub(crate) source: String,
+    pub source: String,
     /// The filesystem's own options (for FUSE: `user_id=`, `allow_other`, ...).
     pub(crate) super_options: String,
 }

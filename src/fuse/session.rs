@@ -18,7 +18,7 @@ pub(crate) struct MountConfig {
     pub(crate) allow_other: bool,
     pub(crate) workers: usize,
     /// Shown as the mount's source in the mount table (the store directory).
-    pub(crate) source: String,
+    pub source: String,
     /// Who may read the stats socket.
     pub(crate) stats_access: crate::ops::statsock::Access,
     /// The daemon's log file, for the report (None: standard error).

@@ -48,7 +48,7 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Sum>> {
 
 /// Reads a go.sum named on the command line: a regular file, not a symlink, of
 /// at most `input::MAX_GO_SUM_SIZE` bytes.
-pub(crate) fn read(path: &Path) -> Result<Vec<Sum>> {
+pub fn read(path: &Path) -> Result<Vec<Sum>> {
     let bytes = crate::import::input::read_file(path, crate::import::input::MAX_GO_SUM_SIZE, "go.sum")?;
     let source = crate::import::input::shown(path);
     let text = String::from_utf8(bytes).map_err(|_| Error::Invalid(format!("{source}: go.sum is not UTF-8")))?;

@@ -165,20 +165,20 @@ pub(crate) fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> 
 
 /// A directory named on the command line; what is below it is opened through it.
 #[derive(Debug)]
-pub struct Tree {
+pub(crate) struct Tree {
     dir: OwnedFd,
     path: PathBuf,
 }
 
 impl Tree {
     /// Opens the input directory itself, following symlinks: the operator named it.
-    pub(crate) fn open(path: &Path) -> Result<Tree> {
+    pub fn open(path: &Path) -> Result<Tree> {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY | OFlags::NONBLOCK;
         let dir = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| Error::io(path, e.into()))?;
         Ok(Tree { dir, path: path.to_path_buf() })
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
@@ -202,7 +202,7 @@ impl Tree {
     }
 
     /// Reads the regular file `rel` below the root through at most `limit` bytes.
-    pub(crate) fn read(&self, rel: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    pub fn read(&self, rel: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
         let shown_path = self.path.join(rel);
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
             return Err(Error::Invalid(format!("{}: not a file name", shown(&shown_path))));
@@ -215,9 +215,9 @@ impl Tree {
 }
 
 /// One entry of a directory being walked, with its type as seen without following it.
-pub(crate) struct DirEntry {
-    pub(crate) name: std::ffi::OsString,
-    pub(crate) kind: FileType,
+pub struct DirEntry {
+    pub name: std::ffi::OsString,
+    pub kind: FileType,
 }
 
 /// The entries of an opened directory, sorted by name ("." and ".." left out).

@@ -26,14 +26,14 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct Inputs {
     pub modules: Vec<ModuleFiles>,
-    pub loose_zips: Vec<PathBuf>,
-    pub sum_files: Vec<PathBuf>,
+    pub(crate) loose_zips: Vec<PathBuf>,
+    pub(crate) sum_files: Vec<PathBuf>,
     /// What the walk refused to enter (symlinked directories): one message each,
     /// reported as import errors.
-    pub refused: Vec<String>,
+    pub(crate) refused: Vec<String>,
     /// Checksum databases found (`sumdb/<db>/`), and keys to verify them with.
-    pub sumdb: Vec<crate::sumdb::import::Found>,
-    pub sumdb_keys: Vec<String>,
+    pub(crate) sumdb: Vec<crate::sumdb::import::Found>,
+    pub(crate) sumdb_keys: Vec<String>,
 }
 
 /// The files of one module version in an `@v` directory.
@@ -42,28 +42,28 @@ pub struct ModuleFiles {
     pub path: String,
     pub version: String,
     /// The input directory the files are read through (see [`crate::import::input::Tree`]).
-    pub tree: Arc<crate::import::input::Tree>,
+    pub(crate) tree: Arc<crate::import::input::Tree>,
     /// `<dir>/<escaped version>` without the extension, relative to `tree`.
-    pub stem: PathBuf,
-    pub has_mod: bool,
-    pub has_zip: bool,
-    pub has_info: bool,
-    pub has_ziphash: bool,
+    pub(crate) stem: PathBuf,
+    pub(crate) has_mod: bool,
+    pub(crate) has_zip: bool,
+    pub(crate) has_info: bool,
+    pub(crate) has_ziphash: bool,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct Report {
     pub added: usize,
-    pub completed: usize,
-    pub unchanged: usize,
-    pub sums_added: usize,
-    pub zip_bytes: u64,
-    pub files: u64,
+    pub(crate) completed: usize,
+    pub(crate) unchanged: usize,
+    pub(crate) sums_added: usize,
+    pub(crate) zip_bytes: u64,
+    pub(crate) files: u64,
     pub errors: Vec<String>,
 }
 
 impl Report {
-    pub fn summary(&self, secs: f64) -> String {
+    pub(crate) fn summary(&self, secs: f64) -> String {
         format!(
             "imported {} new, {} completed, {} unchanged modules; {} new sums; {:.1} MB of zips, {} files in {:.2}s; {} errors",
             self.added,
@@ -77,7 +77,7 @@ impl Report {
         )
     }
 
-    pub fn to_json(&self, secs: f64) -> String {
+    pub(crate) fn to_json(&self, secs: f64) -> String {
         let errs: Vec<String> = self.errors.iter().map(|e| crate::gomod::info::quote(e)).collect();
         format!(
             "{{\"added\":{},\"completed\":{},\"unchanged\":{},\"sums_added\":{},\"zip_bytes\":{},\"files\":{},\"seconds\":{:.3},\"errors\":[{}]}}",
@@ -392,7 +392,7 @@ fn prepare_loose_zip(p: &Path) -> Result<Prepared> {
 }
 
 /// Progress callback: (done, total, what was just finished).
-pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
+pub(crate) type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
 
 /// Blob bytes after which a batch is committed even if it has few modules.
 const BATCH_BYTES: u64 = 256 << 20;

@@ -16,12 +16,12 @@ const QUEUE: usize = 16 * 1024;
 pub(crate) struct Line<'a> {
     pub(crate) remote: &'a str,
     pub(crate) method: &'a str,
-    pub(crate) path: &'a str,
+    pub path: &'a str,
     pub(crate) status: u16,
     pub(crate) bytes: u64,
     #[serde(rename = "ms", serialize_with = "millis")]
     pub(crate) secs: f64,
-    pub(crate) kind: &'a str,
+    pub kind: &'a str,
     pub(crate) range: Option<&'a str>,
     pub(crate) user_agent: Option<&'a str>,
 }

@@ -15,7 +15,7 @@ const CODES: [u16; 10] = [200, 206, 304, 400, 404, 405, 414, 416, 500, 503];
 
 /// What a request asked for (the `kind` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     List,
     Latest,
     Info,
@@ -65,7 +65,7 @@ pub(crate) struct Metrics {
 /// What the store holds, for the store-size gauges.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct StoreSize {
-    pub(crate) modules: u64,
+    pub modules: u64,
     pub(crate) zips: u64,
     pub(crate) zip_bytes: u64,
 }

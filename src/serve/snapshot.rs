@@ -21,7 +21,7 @@ use std::sync::{Arc, RwLock};
 
 pub(crate) struct Snapshot {
     pub(crate) fs: Fs,
-    pub(crate) size: StoreSize,
+    pub size: StoreSize,
     signature: Signature,
     /// Each module's verified zip once a request has seen it verified: later
     /// requests take it without the verification lock that every download of a
@@ -41,13 +41,13 @@ pub(crate) fn signature(store_dir: &Path) -> Signature {
 /// How the server opens the store: the same trust and verification options as a mount.
 pub(crate) struct Opener {
     pub(crate) store_dir: PathBuf,
-    pub(crate) sums: Vec<Sum>,
+    pub sums: Vec<Sum>,
     pub(crate) verify: crate::vfs::content::Verify,
     pub(crate) stats: Arc<Stats>,
 }
 
 impl Opener {
-    pub(crate) fn open(&self) -> Result<Snapshot> {
+    pub fn open(&self) -> Result<Snapshot> {
         let t0 = std::time::Instant::now();
         // Taken before reading: a change made while reading is seen by the next check.
         let st = Store::open_ro(&self.store_dir)?;
@@ -96,7 +96,7 @@ impl Snapshot {
     }
 
     /// The store's size: its module count, and the zips among the modules served so far.
-    pub(crate) fn size(&self) -> StoreSize {
+    pub fn size(&self) -> StoreSize {
         let mut size = self.size;
         for (_, m) in self.fs.content.modules.iter() {
             if let Some(z) = &m.zip {

@@ -12,19 +12,23 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// What Hash1 hashes in a module zip beyond the index's entries: the sha256 of
 /// each regular file (in the index's order, by name) and the directory entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ZipDigests {
-    pub files: Vec<[u8; 32]>,
+pub(crate) struct ZipDigests {
+    pub(crate) files: Vec<[u8; 32]>,
     /// Directory entries as named in the zip less the leading `<module>@<version>`:
     /// `/` is the bare root entry, `/sub/` a directory. Hash1 hashes them as empty
     /// files (import refuses directory entries with content).
-    pub dirs: Vec<String>,
+    pub(crate) dirs: Vec<String>,
 }
 
 impl ZipDigests {
     /// From the Hash1 lines import computed (full names, digests, every zip entry),
     /// for `files` (the module's regular files, sorted by name). None if a file has
     /// no line: the caller's lists do not belong together.
-    pub fn from_hashed(prefix: &str, files: &[crate::zip::Entry], hashed: &[(String, [u8; 32])]) -> Option<Self> {
+    pub(crate) fn from_hashed(
+        prefix: &str,
+        files: &[crate::zip::Entry],
+        hashed: &[(String, [u8; 32])],
+    ) -> Option<Self> {
         let root = prefix.strip_suffix('/').unwrap_or(prefix);
         let mut by_name = std::collections::HashMap::with_capacity(hashed.len());
         let mut dirs = Vec::new();
@@ -114,7 +118,7 @@ pub(super) fn copy_row(from: &Connection, to: &Connection, module_id: i64) -> Re
 impl Store {
     /// Whether every segment of this state has the digests table (schema 3):
     /// else some modules were imported by an older modcachefs.
-    pub fn has_digests(&self) -> Result<bool> {
+    pub(crate) fn has_digests(&self) -> Result<bool> {
         for c in self.conns() {
             if !has_table(c)? {
                 return Ok(false);
@@ -124,7 +128,7 @@ impl Store {
     }
 
     /// One module's digests (see [`Row`]), from the segment holding its row.
-    pub fn digests(&self, module_id: i64) -> Result<Row> {
+    pub(crate) fn digests(&self, module_id: i64) -> Result<Row> {
         match self.segment_of_id(module_id)? {
             Some((seg, _)) => row(&self.segs[seg].conn, module_id),
             None => Ok(None),

@@ -12,7 +12,7 @@ use std::path::Path;
 pub(crate) const INDEX: &str = "index.db";
 
 /// The old store read as one segment (generation 0), or None when there is none.
-pub(crate) fn open_ro(dir: &Path) -> Result<Option<Store>> {
+pub fn open_ro(dir: &Path) -> Result<Option<Store>> {
     let index = dir.join(INDEX);
     if index.exists() && !index.is_file() {
         // Not "missing": something else is in its place (a directory, a device).

@@ -11,16 +11,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Default)]
-pub struct RmReport {
+pub(crate) struct RmReport {
     /// (path, version) removed (or, with dry_run, that would be).
     pub removed: Vec<(String, String)>,
     /// Arguments that named nothing in the store.
-    pub missing: Vec<String>,
+    pub(crate) missing: Vec<String>,
     pub generation: u64,
 }
 
 /// Removes module versions: `PATH` (every version) or `PATH@VERSION`.
-pub fn rm(dir: &Path, specs: &[String], dry_run: bool, wait: bool) -> Result<RmReport> {
+pub(crate) fn rm(dir: &Path, specs: &[String], dry_run: bool, wait: bool) -> Result<RmReport> {
     let st = Store::open_writer(dir, "rm", wait)?;
     let mut report = RmReport::default();
     let mut keys: Vec<(String, String)> = Vec::new();
@@ -53,19 +53,19 @@ pub fn rm(dir: &Path, specs: &[String], dry_run: bool, wait: bool) -> Result<RmR
 }
 
 #[derive(Debug, Default)]
-pub struct GcReport {
+pub(crate) struct GcReport {
     /// Files killed writers left in tmp/ and index/.
-    pub temp_files: Vec<(PathBuf, u64)>,
+    pub(crate) temp_files: Vec<(PathBuf, u64)>,
     /// Index segments out of the state for longer than the grace period.
-    pub segments: Vec<(PathBuf, u64)>,
+    pub(crate) segments: Vec<(PathBuf, u64)>,
     /// Blobs no module refers to (sha256, bytes).
-    pub blobs: Vec<(String, u64)>,
+    pub(crate) blobs: Vec<(String, u64)>,
     /// Blobs kept only because a reader of a recent state may still need them.
-    pub blobs_in_grace: usize,
+    pub(crate) blobs_in_grace: usize,
 }
 
 impl GcReport {
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.temp_files.iter().chain(&self.segments).map(|(_, n)| n).sum::<u64>()
             + self.blobs.iter().map(|(_, n)| n).sum::<u64>()
     }
@@ -75,7 +75,7 @@ impl GcReport {
 /// segments merged away, temp files of killed writers. Readers of the current
 /// state, and of any state replaced less than `grace` ago (a mount on another
 /// host that has not yet looked again), lose nothing.
-pub fn gc(dir: &Path, grace: Duration, dry_run: bool, wait: bool) -> Result<GcReport> {
+pub(crate) fn gc(dir: &Path, grace: Duration, dry_run: bool, wait: bool) -> Result<GcReport> {
     let _lock = manifest::lock(dir, "gc", wait)?;
     let m: Option<Manifest> = match manifest::read(dir)? {
         Some(m) => Some(m),
@@ -204,17 +204,17 @@ fn unreferenced_blobs(dir: &Path, refs: &HashSet<String>) -> Result<Vec<(String,
 }
 
 #[derive(Debug, Default)]
-pub struct CompactReport {
+pub(crate) struct CompactReport {
     /// Segments merged (0: the index was one segment already).
-    pub merged: usize,
+    pub(crate) merged: usize,
     pub generation: u64,
-    pub bytes_before: u64,
-    pub bytes_after: u64,
+    pub(crate) bytes_before: u64,
+    pub(crate) bytes_after: u64,
 }
 
 /// Merges every index segment into one, dropping removed modules (older than an
 /// hour: readers that are behind learn of recent removals from their tombstones).
-pub fn compact(dir: &Path, wait: bool) -> Result<CompactReport> {
+pub(crate) fn compact(dir: &Path, wait: bool) -> Result<CompactReport> {
     let _lock = manifest::lock(dir, "compact", wait)?;
     let mut m = match manifest::read(dir)? {
         Some(m) => m,

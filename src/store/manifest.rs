@@ -31,20 +31,20 @@ pub(crate) struct SegRef {
     pub name: String,
     /// The generations whose changes the segment holds: an import's segment holds
     /// one, a merged segment the range of its inputs.
-    pub gen_lo: u64,
-    pub gen_hi: u64,
+    pub(crate) gen_lo: u64,
+    pub(crate) gen_hi: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Manifest {
     pub generation: u64,
-    pub next_id: i64,
+    pub(crate) next_id: i64,
     pub modules: u64,
     /// Oldest first; lookups go newest first.
-    pub segments: Vec<SegRef>,
+    pub(crate) segments: Vec<SegRef>,
     /// Segments no longer in the state, with when they left it: readers on other
     /// hosts may still read them, so `gc` deletes them only after its grace period.
-    pub retired: Vec<(String, u64)>,
+    pub(crate) retired: Vec<(String, u64)>,
 }
 
 pub(crate) fn index_dir(store: &Path) -> PathBuf {
@@ -69,7 +69,7 @@ pub(crate) fn segment_name(generation: u64) -> String {
 
 /// The manifest, or None when the store has none (a store of the single-index
 /// format, or no store at all).
-pub(crate) fn read(store: &Path) -> Result<Option<Manifest>> {
+pub fn read(store: &Path) -> Result<Option<Manifest>> {
     let p = current_path(store);
     let f = match fs::File::open(&p) {
         Ok(f) => f,

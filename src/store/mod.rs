@@ -30,29 +30,29 @@ pub mod rows;
 mod segments;
 mod writer;
 
-pub use digests::ZipDigests;
-pub use maintain::{compact, gc, rm, CompactReport, GcReport, RmReport};
-pub use reader::{Changes, PathChild};
-pub use writer::{NewModule, Tx, Upsert};
+pub(crate) use digests::ZipDigests;
+pub(crate) use maintain::{compact, gc, rm};
+pub(crate) use reader::{Changes, PathChild};
+pub(crate) use writer::{NewModule, Tx, Upsert};
 
 /// Bumped whenever schema.sql changes in a way older binaries cannot read.
 /// 2: checksum-database tables (sumdb_*); readers treat their absence as "no database".
 /// 3: segments (the `removed` table of tombstones; ids from the manifest), and
 /// per-file digests (`digests`, see store/digests.rs): modules imported without
 /// them are verified whole on first access until imported again.
-pub const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// Whether `dir` holds a store (of either format), for commands that must not
 /// make one by mistake.
 /// (A store whose first import was killed before publishing anything has an
 /// `index/` directory and no manifest yet: it is one, empty.)
-pub fn exists(dir: &Path) -> bool {
+pub(crate) fn exists(dir: &Path) -> bool {
     fs::symlink_metadata(manifest::index_dir(dir)).is_ok() || fs::symlink_metadata(dir.join(legacy::INDEX)).is_ok()
 }
 
 /// Where the store lives when `--store` is not given.
-pub fn default_dir() -> PathBuf {
+pub(crate) fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("MODCACHEFS_STORE") {
         return PathBuf::from(d);
     }
@@ -167,12 +167,6 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens a store for writing (creating it if needed), as `import`: waits for
-    /// any other writer, saying so on stderr.
-    pub fn open_rw(dir: &Path) -> Result<Store> {
-        Store::open_writer(dir, "import", true)
-    }
-
     /// Opens a store for writing: takes the writers' lock (`wait`: wait for it,
     /// else fail naming the holder), removes what killed writers left in `tmp/`,
     /// migrates a store of the old format, and starts a new segment. Nothing is
@@ -194,7 +188,7 @@ impl Store {
 
     /// Cheap (one small read, no SQLite): the generation on disk now. 0 for a store
     /// of the old single-index format.
-    pub fn current_generation(dir: &Path) -> Result<u64> {
+    pub(crate) fn current_generation(dir: &Path) -> Result<u64> {
         match manifest::read(dir)? {
             Some(m) => Ok(m.generation),
             None if dir.join(legacy::INDEX).is_file() => Ok(0),
@@ -216,11 +210,11 @@ impl Store {
 
     /// Publishes what this writer wrote so far and goes on writing (an import
     /// does after each batch, so a kill loses at most one batch).
-    pub fn checkpoint(&mut self) -> Result<()> {
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
         segments::checkpoint(self)
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -228,18 +222,10 @@ impl Store {
         blob_path(&self.dir, digest_hex)
     }
 
-    pub fn read_blob(&self, digest_hex: &str) -> Result<Vec<u8>> {
-        let p = self.blob_path(digest_hex);
-        let mut f = open_blob(&self.dir, digest_hex).map_err(|e| Error::io(&p, e))?;
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut f, &mut v).map_err(|e| Error::io(&p, e))?;
-        Ok(v)
-    }
-
     /// Writes `data` as a blob named by its sha256 (hex, given), unless it exists.
     /// The bytes go to a temp file first and are renamed into place, so a blob
     /// path either does not exist or holds the complete content.
-    pub fn put_blob(&self, digest_hex: &str, data: &[u8]) -> Result<bool> {
+    pub(crate) fn put_blob(&self, digest_hex: &str, data: &[u8]) -> Result<bool> {
         let dest = self.blob_path(digest_hex);
         if dest.exists() {
             return Ok(false);
@@ -261,7 +247,7 @@ impl Store {
     }
 
     /// Makes every blob written so far durable before the index refers to them.
-    pub fn sync_blobs(&self) -> Result<()> {
+    pub(crate) fn sync_blobs(&self) -> Result<()> {
         let d = self.dir.join("blobs");
         let f = fs::File::open(&d).map_err(|e| Error::io(&d, e))?;
         // syncfs: one call for the whole batch instead of an fsync per blob.
@@ -276,11 +262,6 @@ impl Store {
     /// keep their own tables (src/sumdb/db.rs) and read them across segments.
     pub(crate) fn conns(&self) -> impl Iterator<Item = &rusqlite::Connection> {
         self.segs.iter().map(|s| &s.conn)
-    }
-
-    /// The index files of this state, newest first (for tests and diagnostics).
-    pub fn segment_files(&self) -> Vec<PathBuf> {
-        self.segs.iter().map(|s| s.path.clone()).collect()
     }
 }
 
@@ -360,7 +341,7 @@ pub fn read_blob_limited(store: &Path, digest_hex: &str, limit: u64) -> std::io:
 }
 
 /// The error of a blob larger than the daemon will read.
-pub fn over_limit(len: u64, limit: u64) -> std::io::Error {
+pub(crate) fn over_limit(len: u64, limit: u64) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::FileTooLarge, format!("{len} bytes, over the limit of {limit}"))
 }
 

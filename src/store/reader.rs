@@ -122,7 +122,7 @@ impl Store {
     /// knows how many there should be asks for one more and never reads (or holds)
     /// more than that, however many rows a hostile index has. A row's entries are
     /// always in the segment of the row.
-    pub fn entries_at_most(&self, module_id: i64, limit: u64) -> Result<Vec<Entry>> {
+    pub(crate) fn entries_at_most(&self, module_id: i64, limit: u64) -> Result<Vec<Entry>> {
         let Some((i, _)) = self.segment_of_id(module_id)? else { return Ok(Vec::new()) };
         read_entries(&self.segs[i].conn, module_id, limit)
     }
@@ -181,7 +181,7 @@ impl Store {
     }
 
     /// (h1, source) of the trusted sums for one module version and kind.
-    pub fn sums_for(&self, path: &str, version: &str, kind: SumKind) -> Result<Vec<(String, String)>> {
+    pub(crate) fn sums_for(&self, path: &str, version: &str, kind: SumKind) -> Result<Vec<(String, String)>> {
         let mut out: Vec<(String, String)> = Vec::new();
         for s in self.segs.iter().rev() {
             let mut st =
@@ -382,7 +382,7 @@ mod tests {
 
         crate::store::compact(dir.path(), false).unwrap();
         let three = Store::open_ro(dir.path()).unwrap();
-        assert_eq!(three.segment_files().len(), 1);
+        assert_eq!(three.segs.len(), 1);
         assert_eq!(three.modules().unwrap(), two.modules().unwrap());
         assert_eq!(three.module_by_id(id).unwrap().map(|m| m.path), Some("a/b".to_string()));
         assert!(three.changes_since(&two).unwrap() == Changes::default());

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 /// Largest `.info` served (it is JSON of a version and a time: well under 1 KiB).
 pub const MAX_INFO_SIZE: u64 = 64 << 10;
 /// Largest `.mod` served: Go's limit on a go.mod.
-pub const MAX_MOD_SIZE: u64 = MAX_GO_MOD_SIZE;
+pub(crate) const MAX_MOD_SIZE: u64 = MAX_GO_MOD_SIZE;
 /// Module ids are part of tree files' inode numbers (see `namespace.rs`): larger
 /// ids would alias another module's files.
 const MAX_ID: i64 = 1 << 38;
@@ -33,7 +33,7 @@ fn min_entry_bytes(path: &str, version: &str) -> u64 {
 }
 
 /// How many files a zip of `zip_size` bytes for this module can hold.
-pub fn max_entries(path: &str, version: &str, zip_size: u64) -> u64 {
+pub(crate) fn max_entries(path: &str, version: &str, zip_size: u64) -> u64 {
     zip_size.min(MAX_ZIP_SIZE) / min_entry_bytes(path, version)
 }
 
@@ -46,7 +46,7 @@ fn round_trips(s: &str) -> bool {
 }
 
 /// Why a module row is not one import would have written, if it is not.
-pub fn check_module_row(m: &Module) -> Result<(), String> {
+pub(crate) fn check_module_row(m: &Module) -> Result<(), String> {
     if !(1..MAX_ID).contains(&m.id) {
         return Err(format!("row id {} is out of range", m.id));
     }

@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 
 pub(crate) struct Segment {
     pub path: PathBuf,
-    pub conn: Connection,
+    pub(crate) conn: Connection,
     /// The newest generation whose changes it holds (see `Store::changes_since`).
-    pub gen_hi: u64,
+    pub(crate) gen_hi: u64,
     /// The segment holds tombstones: lookups must consult them.
-    pub has_removed: bool,
+    pub(crate) has_removed: bool,
 }
 
 impl Segment {
-    pub(crate) fn name(&self) -> String {
+    pub fn name(&self) -> String {
         self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 }
@@ -98,7 +98,7 @@ fn open_state(dir: &Path, m: &Manifest) -> Result<Vec<Segment>> {
     m.segments.iter().rev().map(|s| open_segment(&idx.join(&s.name), s.gen_hi)).collect()
 }
 
-pub(crate) fn open_ro(dir: &Path) -> Result<Store> {
+pub fn open_ro(dir: &Path) -> Result<Store> {
     // A segment named by the manifest read may have been merged away and (after
     // gc's grace period) deleted in between: read the manifest again.
     let mut last = None;
@@ -150,7 +150,7 @@ pub(crate) fn create(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-pub(crate) fn open_writer(dir: &Path, what: &str, wait: bool) -> Result<Store> {
+pub fn open_writer(dir: &Path, what: &str, wait: bool) -> Result<Store> {
     for d in [dir.to_path_buf(), dir.join("blobs"), dir.join("tmp"), manifest::index_dir(dir)] {
         fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
     }
@@ -299,7 +299,7 @@ fn reload(st: &mut Store, m: Manifest) -> Result<()> {
 
 /// The last checkpoint; then the segments this writer published are merged into
 /// one (O(what it wrote)) and small segments are merged (bounded work).
-pub(crate) fn publish(mut st: Store) -> Result<u64> {
+pub fn publish(mut st: Store) -> Result<u64> {
     checkpoint(&mut st)?;
     let first = st.writer.as_ref().map_or(u64::MAX, |w| w.first_generation());
     let seg = st.segs.remove(0);

@@ -22,7 +22,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(lock: WriteLock, next_id: i64, first_generation: u64) -> Writer {
+    pub fn new(lock: WriteLock, next_id: i64, first_generation: u64) -> Writer {
         Writer { _lock: lock, next_id: Cell::new(next_id), delta: Cell::new(0), first_generation }
     }
 
@@ -45,27 +45,27 @@ impl Writer {
 
 /// A write transaction: everything in it becomes part of the writer's segment
 /// together or not at all (and visible to readers only when published).
-pub struct Tx<'a> {
+pub(crate) struct Tx<'a> {
     pub(super) tx: rusqlite::Transaction<'a>,
     store: &'a Store,
 }
 
 /// A module version to insert or complete.
-pub struct NewModule<'a> {
+pub(crate) struct NewModule<'a> {
     pub path: &'a str,
     pub version: &'a str,
     pub mod_blob: &'a str,
-    pub mod_h1: &'a str,
-    pub mod_h1_origin: &'a str,
-    pub info: Option<&'a [u8]>,
+    pub(crate) mod_h1: &'a str,
+    pub(crate) mod_h1_origin: &'a str,
+    pub(crate) info: Option<&'a [u8]>,
     pub zip: Option<(ZipInfo, &'a [Entry])>,
     /// The sha256 of the zip's files (see [`super::ZipDigests`]), written with the zip.
-    pub digests: Option<&'a super::ZipDigests>,
+    pub(crate) digests: Option<&'a super::ZipDigests>,
 }
 
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upsert {
+pub(crate) enum Upsert {
     Added,
     /// An existing row gained what it lacked (a zip, an .info).
     Completed,
@@ -80,7 +80,7 @@ impl Store {
     /// Starts a write transaction. Writers run it from one thread, so the
     /// unchecked form (no `&mut`) is safe and lets blob writes and index writes
     /// interleave.
-    pub fn transaction(&self) -> Result<Tx<'_>> {
+    pub(crate) fn transaction(&self) -> Result<Tx<'_>> {
         self.writer()?;
         Ok(Tx { tx: self.segs[0].conn.unchecked_transaction()?, store: self })
     }
@@ -93,7 +93,7 @@ const INSERT_MODULE: &str = "INSERT INTO modules (id, path, version, mod_blob, m
 impl Tx<'_> {
     /// Inserts a module, or completes an existing one with a zip or .info it did not
     /// have. Content that contradicts what is stored is an error, never an overwrite.
-    pub fn upsert_module(&self, m: &NewModule<'_>) -> Result<Upsert> {
+    pub(crate) fn upsert_module(&self, m: &NewModule<'_>) -> Result<Upsert> {
         let Some((seg, old)) = self.store.locate(m.path, m.version)? else {
             let w = self.store.writer()?;
             let id = w.next_id.get();
@@ -233,7 +233,7 @@ impl Tx<'_> {
     }
 
     /// Records a trusted sum. Returns false when it was already recorded.
-    pub fn add_sum(&self, s: &Sum) -> Result<bool> {
+    pub(crate) fn add_sum(&self, s: &Sum) -> Result<bool> {
         if self.sums_for(&s.path, &s.version, s.kind)?.iter().any(|(h, src)| *h == s.h1 && *src == s.source) {
             return Ok(false);
         }
@@ -245,7 +245,7 @@ impl Tx<'_> {
     }
 
     /// Marks a stored hash as confirmed by a go.sum (only the first confirmation is kept).
-    pub fn confirm_origin(&self, path: &str, version: &str, kind: SumKind, origin: &str) -> Result<()> {
+    pub(crate) fn confirm_origin(&self, path: &str, version: &str, kind: SumKind, origin: &str) -> Result<()> {
         self.set_origin(path, version, kind, origin, |cur, _| cur == "computed")
     }
 
@@ -280,18 +280,18 @@ impl Tx<'_> {
         self.rewrite(seg, &old, &new, None)
     }
 
-    pub fn module(&self, path: &str, version: &str) -> Result<Option<Module>> {
+    pub(crate) fn module(&self, path: &str, version: &str) -> Result<Option<Module>> {
         self.store.find_module(path, version)
     }
 
     /// (h1, source) of the trusted sums for one module version and kind.
-    pub fn sums_for(&self, path: &str, version: &str, kind: SumKind) -> Result<Vec<(String, String)>> {
+    pub(crate) fn sums_for(&self, path: &str, version: &str, kind: SumKind) -> Result<Vec<(String, String)>> {
         self.store.sums_for(path, version, kind)
     }
 
     /// Removes module versions (tombstones hiding every older row). Returns those
     /// that were live.
-    pub fn remove(&self, keys: &[(String, String)]) -> Result<usize> {
+    pub(crate) fn remove(&self, keys: &[(String, String)]) -> Result<usize> {
         let now = super::manifest::now_secs() as i64;
         let w = self.store.writer()?;
         let mut n = 0;
@@ -313,21 +313,21 @@ impl Tx<'_> {
     }
 
     /// Starts a nested unit inside the transaction (see `release`, `rollback_to`).
-    pub fn savepoint(&self) -> Result<()> {
+    pub(crate) fn savepoint(&self) -> Result<()> {
         Ok(self.tx.execute_batch("SAVEPOINT module")?)
     }
 
     /// Keeps what was written since `savepoint`.
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         Ok(self.tx.execute_batch("RELEASE module")?)
     }
 
     /// Undoes everything written since `savepoint` (the transaction goes on).
-    pub fn rollback_to(&self) -> Result<()> {
+    pub(crate) fn rollback_to(&self) -> Result<()> {
         Ok(self.tx.execute_batch("ROLLBACK TO module; RELEASE module")?)
     }
 
-    pub fn commit(self) -> Result<()> {
+    pub(crate) fn commit(self) -> Result<()> {
         Ok(self.tx.commit()?)
     }
 

@@ -48,7 +48,7 @@ pub(crate) struct Check {
     pub(crate) databases: usize,
     pub(crate) records: usize,
     pub(crate) tiles: usize,
-    pub(crate) errors: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 fn lookup_name(path: &str, version: &str) -> Option<String> {

@@ -29,7 +29,7 @@ pub struct Found {
 }
 
 /// The databases under a GOMODCACHE's `cache/download` or a GOPROXY tree's root.
-pub(crate) fn discover(root: &Path) -> Vec<Found> {
+pub fn discover(root: &Path) -> Vec<Found> {
     let dir = root.join("sumdb");
     let Ok(rd) = fs::read_dir(&dir) else { return Vec::new() };
     let mut out: Vec<Found> = rd
@@ -100,7 +100,7 @@ pub(crate) fn keys(store: &Store, given: &[String]) -> Result<Vec<Verifier>> {
 }
 
 /// Verifies and stores the databases found; refusals go to `report.errors`.
-pub(crate) fn import(store: &Store, found: &[Found], keys: &[Verifier], report: &mut Report) -> Result<()> {
+pub fn import(store: &Store, found: &[Found], keys: &[Verifier], report: &mut Report) -> Result<()> {
     for f in found {
         import_one(store, f, keys, report)?;
     }

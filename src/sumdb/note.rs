@@ -17,8 +17,8 @@ const MAX_SIGS: usize = 100;
 
 /// A public key of a checksum database, as GOSUMDB names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Verifier {
-    pub(crate) name: String,
+pub struct Verifier {
+    pub name: String,
     pub(crate) hash: u32,
     key: VerifyingKey,
     /// The key as given (`name+hash+base64`).
@@ -81,7 +81,7 @@ impl Verifier {
 
 /// A note whose signature by one of the known keys checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Note {
+pub struct Note {
     /// The signed text (ends in "\n").
     pub(crate) text: String,
     /// `name+hash` of the known keys that signed it.
@@ -90,7 +90,7 @@ pub(crate) struct Note {
 
 /// Opens a signed note: every signature by a known key must verify, and at least
 /// one must be present. Signatures by unknown keys are ignored (as x/mod does).
-pub(crate) fn open(msg: &[u8], known: &[Verifier]) -> Result<Note, String> {
+pub fn open(msg: &[u8], known: &[Verifier]) -> Result<Note, String> {
     let s = std::str::from_utf8(msg).map_err(|_| "malformed note: not UTF-8".to_string())?;
     if s.chars().any(|c| c < ' ' && c != '\n') {
         return Err("malformed note: control character".into());

@@ -351,7 +351,7 @@ impl Tile {
     }
 
     /// `tile/H/L/NNN[.p/W]`, N in groups of three digits with `x` on all but the last.
-    pub(crate) fn path(&self) -> String {
+    pub fn path(&self) -> String {
         let mut n = self.n;
         let mut s = format!("{:03}", n % 1000);
         while n >= 1000 {
@@ -470,7 +470,7 @@ pub(crate) struct TileHashReader<'a> {
     pub(crate) tree: Tree,
     /// Tile height ([`TILE_HEIGHT`] for every real database).
     pub(crate) height: u32,
-    pub(crate) source: &'a mut dyn TileSource,
+    pub source: &'a mut dyn TileSource,
     pub(crate) used: Vec<(Tile, Vec<u8>)>,
 }
 

@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 /// One lookup answer, as read from a file or the store.
 #[derive(Debug, Clone)]
 pub(crate) struct Lookup {
-    pub(crate) path: String,
-    pub(crate) version: String,
+    pub path: String,
+    pub version: String,
     /// `<id>\n<record text>\n<signed tree note>`.
     pub(crate) msg: Vec<u8>,
 }
@@ -28,9 +28,9 @@ pub(crate) struct Lookup {
 /// A verified record: its id in the log and its go.sum lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record {
-    pub(crate) path: String,
-    pub(crate) version: String,
-    pub(crate) id: i64,
+    pub path: String,
+    pub version: String,
+    pub id: i64,
     pub(crate) text: String,
 }
 
@@ -62,7 +62,7 @@ pub(crate) struct TileSet<D> {
 }
 
 impl<D: AsRef<[u8]>> TileSet<D> {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         TileSet { by_slot: HashMap::new() }
     }
 

@@ -14,23 +14,23 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct Report {
     pub modules: usize,
-    pub zips: usize,
-    pub bytes: u64,
-    pub problems: Vec<String>,
+    pub(crate) zips: usize,
+    pub(crate) bytes: u64,
+    pub(crate) problems: Vec<String>,
     /// Zips whose index rows have no per-file digests (imported by an older
     /// modcachefs): mounts verify them whole; not a problem.
-    pub without_digests: usize,
+    pub(crate) without_digests: usize,
 }
 
 /// The trusted sums of one module version: (h1, source) by kind.
-pub type Sums = HashMap<SumKind, Vec<(String, String)>>;
+pub(crate) type Sums = HashMap<SumKind, Vec<(String, String)>>;
 
 /// Checks one module: both blobs exist and match their names, the .mod hashes to
 /// the recorded `/go.mod` h1, the zip is still valid, hashes to the recorded h1,
 /// has exactly the entries the index lists, and its files hash to the digests the
 /// index lists (`digests`, when it has them); the recorded hashes agree with the
 /// trusted sums.
-pub fn check_module(
+pub(crate) fn check_module(
     store: &Store,
     m: &Module,
     entries: &[crate::zip::Entry],
@@ -106,7 +106,11 @@ fn label(m: &Module) -> String {
     format!("{}@{}", m.path, m.version)
 }
 
-pub fn verify(store_dir: &std::path::Path, threads: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Report> {
+pub(crate) fn verify(
+    store_dir: &std::path::Path,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Report> {
     let store = Store::open_ro(store_dir)?;
     let rows = store.modules()?;
     let mut sums: HashMap<(String, String), Sums> = HashMap::new();

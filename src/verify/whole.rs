@@ -23,7 +23,7 @@ pub(crate) struct Whole {
     /// Hash1 of every entry, directories included (as cmd/go's `HashZip`).
     pub h1: String,
     /// The sha256 of each file, in the index's order.
-    pub digests: Vec<[u8; 32]>,
+    pub(crate) digests: Vec<[u8; 32]>,
 }
 
 /// A hook that may extract a file itself (to keep it, say) and return its sha256:

@@ -14,11 +14,11 @@ pub(crate) struct ByteLru<K: Hash + Eq, V: Clone> {
 }
 
 impl<K: Hash + Eq, V: Clone> ByteLru<K, V> {
-    pub(crate) fn new(capacity: u64) -> Self {
+    pub fn new(capacity: u64) -> Self {
         ByteLru { map: LruCache::unbounded(), bytes: 0, reserved: 0, capacity }
     }
 
-    pub fn get(&mut self, k: &K) -> Option<V> {
+    pub(crate) fn get(&mut self, k: &K) -> Option<V> {
         self.map.get(k).map(|(v, _)| v.clone())
     }
 

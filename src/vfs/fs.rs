@@ -10,7 +10,7 @@ use std::sync::RwLock;
 
 pub(crate) mod changes;
 mod dirs;
-pub use changes::Inval;
+pub(crate) use changes::Inval;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The time shown for directories that belong to no module: Go's first release
@@ -38,7 +38,7 @@ pub struct DirEntry {
 
 pub struct Fs {
     ns: RwLock<Namespace>,
-    pub content: Content,
+    pub(crate) content: Content,
     missing: Missing,
     /// Checksum-database files (`Kind::Sumdb` indexes `sumdb_paths`).
     sumdb: crate::sumdb::Files,
@@ -63,7 +63,7 @@ impl Fs {
     }
 
     /// Serves the store's verified checksum-database files under `cache/download/sumdb/`.
-    pub fn set_sumdb(&mut self, files: crate::sumdb::Files) {
+    pub(crate) fn set_sumdb(&mut self, files: crate::sumdb::Files) {
         self.sumdb_paths = files.paths();
         if let Ok(ns) = self.ns.get_mut() {
             ns.add_sumdb(&self.sumdb_paths);
@@ -73,7 +73,7 @@ impl Fs {
 
     /// The store's checksum-database files, for frontends that serve them by name
     /// (`serve`'s `/sumdb/<db>/...`): each is proved on first read, as on the mount.
-    pub fn sumdb(&self) -> &crate::sumdb::Files {
+    pub(crate) fn sumdb(&self) -> &crate::sumdb::Files {
         &self.sumdb
     }
 
@@ -86,7 +86,7 @@ impl Fs {
     }
 
     /// How to tell users to fill a missing module (named in the missing-module log line).
-    pub fn set_store_hint(&mut self, store: &str) {
+    pub(crate) fn set_store_hint(&mut self, store: &str) {
         self.missing.set_store_hint(store);
     }
 
@@ -175,13 +175,13 @@ impl Fs {
     /// writer can make millions long. The request loop answers quick ones itself
     /// and hands the others to a worker, so one module never stalls everyone's
     /// lookups.
-    pub fn lookup_is_quick(&self, parent: u64, name: &str) -> bool {
+    pub(crate) fn lookup_is_quick(&self, parent: u64, name: &str) -> bool {
         let Ok(ns) = self.ns.read() else { return false };
         ns.is_loaded(parent) && self.child_is_quick(&ns, parent, name)
     }
 
     /// As [`Fs::lookup_is_quick`], for getattr and readdir of a node.
-    pub fn is_quick(&self, ino: u64) -> bool {
+    pub(crate) fn is_quick(&self, ino: u64) -> bool {
         self.ns.read().is_ok_and(|ns| ns.is_loaded(ino) && self.node_is_quick(&ns, ino))
     }
 
@@ -207,7 +207,7 @@ impl Fs {
     /// (bytes, files) of the module trees, for statfs: estimated from the modules
     /// seen so far and the store's module count (summing every row would read
     /// the whole index on every `df`).
-    pub fn statfs_figures(&self) -> (u64, u64) {
+    pub(crate) fn statfs_figures(&self) -> (u64, u64) {
         let (mut bytes, mut files, mut zips) = (0u64, 0u64, 0u64);
         for (_, m) in self.content.modules.iter() {
             if let Some(z) = &m.zip {
@@ -223,7 +223,7 @@ impl Fs {
         }
     }
 
-    pub fn parent_of(&self, ino: u64) -> Option<u64> {
+    pub(crate) fn parent_of(&self, ino: u64) -> Option<u64> {
         self.ns.read().ok()?.parent(ino)
     }
 
@@ -253,7 +253,7 @@ impl Fs {
     /// A file's bytes if they are in memory now, without verifying, extracting or
     /// reading a blob: the request loop then answers at once instead of handing the
     /// read to a worker (warm reads are most of what `go list` and builds do).
-    pub fn read_quick(&self, ino: u64) -> Option<Bytes> {
+    pub(crate) fn read_quick(&self, ino: u64) -> Option<Bytes> {
         let c = &self.content;
         let ns = self.ns.read().ok()?;
         let data = match ns.kind(ino)? {
@@ -378,7 +378,7 @@ fn plausible_module_path(p: &str) -> bool {
     crate::gomod::path::check_module_path(p).is_ok() && p.split('/').next().is_some_and(|first| first.contains('.'))
 }
 
-pub fn slice(b: &[u8], offset: u64, size: u32) -> &[u8] {
+pub(crate) fn slice(b: &[u8], offset: u64, size: u32) -> &[u8] {
     let start = (offset.min(b.len() as u64)) as usize;
     let end = (offset.saturating_add(size as u64).min(b.len() as u64)) as usize;
     &b[start..end]

@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the store is polled.
-pub const POLL_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// Where invalidations go: the kernel for a mount, nowhere for tests of the core.
-pub trait Notify: Send + 'static {
+pub(crate) trait Notify: Send + 'static {
     fn inval_entry(&self, parent: u64, name: &str) -> std::io::Result<()>;
     fn inval_inode(&self, ino: u64) -> std::io::Result<()>;
 }
@@ -37,13 +37,13 @@ impl Notify for fuser::Notifier {
 }
 
 /// The poller of a running mount; dropping it stops the thread.
-pub struct Live {
+pub(crate) struct Live {
     wake: Mutex<mpsc::Sender<()>>,
 }
 
 impl Live {
     /// Re-reads the store now (SIGHUP).
-    pub fn reload_now(&self) {
+    pub(crate) fn reload_now(&self) {
         if let Ok(tx) = self.wake.lock() {
             let _ = tx.send(());
         }
@@ -51,7 +51,7 @@ impl Live {
 }
 
 /// Starts polling the store `fs` serves.
-pub fn start(fs: Arc<Fs>, notify: Option<Box<dyn Notify>>) -> std::io::Result<Live> {
+pub(crate) fn start(fs: Arc<Fs>, notify: Option<Box<dyn Notify>>) -> std::io::Result<Live> {
     let (tx, rx) = mpsc::channel::<()>();
     let mut served = fs.content.with_store(|s| Ok(s.generation())).unwrap_or(0);
     std::thread::Builder::new().name("live".into()).spawn(move || {
@@ -83,7 +83,7 @@ pub fn start(fs: Arc<Fs>, notify: Option<Box<dyn Notify>>) -> std::io::Result<Li
 }
 
 /// One poll: if the store's generation moved (or `asked`), serves the new state.
-pub fn follow(fs: &Fs, served: &mut u64, asked: bool, notify: Option<&dyn Notify>) -> Result<()> {
+pub(crate) fn follow(fs: &Fs, served: &mut u64, asked: bool, notify: Option<&dyn Notify>) -> Result<()> {
     let dir = fs.content.store_dir().to_path_buf();
     let now = Store::current_generation(&dir)?;
     if now == *served && !asked {
@@ -123,7 +123,7 @@ pub fn follow(fs: &Fs, served: &mut u64, asked: bool, notify: Option<&dyn Notify
 }
 
 /// `N added (a@v1, b@v2, ...), M removed (...)`: counts and a few names.
-pub fn describe(c: &Changes) -> String {
+pub(crate) fn describe(c: &Changes) -> String {
     let few = |v: &[(String, String)]| {
         let mut s: Vec<String> =
             v.iter().take(3).map(|(p, ver)| crate::ops::logger::printable_str(&format!("{p}@{ver}"))).collect();

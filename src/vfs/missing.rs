@@ -44,7 +44,7 @@ pub(crate) struct Missing {
 }
 
 impl Missing {
-    pub(crate) fn new() -> Missing {
+    pub fn new() -> Missing {
         let cap = NonZeroUsize::new(REMEMBERED).unwrap_or(NonZeroUsize::MIN);
         Missing {
             seen: Mutex::new(Seen {

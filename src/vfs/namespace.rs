@@ -68,7 +68,7 @@ impl Kind {
     }
 
     /// A directory whose children come from the store's module paths.
-    pub fn is_path_dir(self) -> bool {
+    pub(crate) fn is_path_dir(self) -> bool {
         matches!(self, Kind::TreeDir | Kind::DlDir | Kind::AtV)
     }
 }
@@ -95,13 +95,13 @@ struct Node {
 /// elements below the prefix, and the servable versions of the prefix itself
 /// (content slots, in semver order).
 #[derive(Debug, Default)]
-pub struct PathDir {
-    pub children: Vec<PathChild>,
-    pub versions: Vec<u32>,
+pub(crate) struct PathDir {
+    pub(crate) children: Vec<PathChild>,
+    pub(crate) versions: Vec<u32>,
 }
 
 impl PathDir {
-    pub fn child(&self, elem: &str) -> Option<&PathChild> {
+    pub(crate) fn child(&self, elem: &str) -> Option<&PathChild> {
         self.children.binary_search_by(|c| c.elem.as_str().cmp(elem)).ok().map(|i| &self.children[i])
     }
 }
@@ -177,7 +177,7 @@ fn child_state(parent_fnv: u64, parent: u64, name: &str) -> u64 {
 
 /// The inode number of a path below the mount (escaped, as named there; "" is
 /// the root), computed without any node.
-pub fn ino_of_path(path: &str) -> u64 {
+pub(crate) fn ino_of_path(path: &str) -> u64 {
     if path.is_empty() {
         return ROOT;
     }
@@ -234,18 +234,18 @@ impl Namespace {
     }
 
     /// Records the store id of a module slot (tree files' inode numbers carry it).
-    pub fn set_id(&mut self, module: u32, id: i64) {
+    pub(crate) fn set_id(&mut self, module: u32, id: i64) {
         self.ids.insert(module, id);
         self.by_id.insert(id, module);
     }
 
     /// The module path prefix of a path directory.
-    pub fn dir_path(&self, ino: u64) -> Option<Arc<str>> {
+    pub(crate) fn dir_path(&self, ino: u64) -> Option<Arc<str>> {
         self.nodes.get(&ino)?.path.clone()
     }
 
     /// The inode number `name` has (or would have) below directory `parent`.
-    pub fn child_ino(&self, parent: u64, name: &str) -> Option<u64> {
+    pub(crate) fn child_ino(&self, parent: u64, name: &str) -> Option<u64> {
         let p = self.nodes.get(&parent)?;
         Some(ino_of(child_state(p.fnv, parent, name)))
     }
@@ -297,18 +297,18 @@ impl Namespace {
     }
 
     /// A directory of module paths, if it is loaded.
-    pub fn cached_dir(&self, prefix: &str) -> Option<Arc<PathDir>> {
+    pub(crate) fn cached_dir(&self, prefix: &str) -> Option<Arc<PathDir>> {
         self.dirs.lock().ok()?.get(prefix).cloned()
     }
 
     /// The store's state as of now, for `put_dir`.
-    pub fn epoch(&self) -> u64 {
+    pub(crate) fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)
     }
 
     /// Keeps a directory read from the store, unless the store changed since
     /// `epoch` (then the next lookup reads it again).
-    pub fn put_dir(&self, prefix: &str, dir: Arc<PathDir>, epoch: u64) {
+    pub(crate) fn put_dir(&self, prefix: &str, dir: Arc<PathDir>, epoch: u64) {
         if let Ok(mut d) = self.dirs.lock() {
             if self.epoch() == epoch {
                 d.put(prefix.into(), dir);
@@ -317,18 +317,13 @@ impl Namespace {
     }
 
     /// Forgets the loaded directories of these prefixes: the store changed there.
-    pub fn drop_dirs<'a>(&self, prefixes: impl IntoIterator<Item = &'a str>) {
+    pub(crate) fn drop_dirs<'a>(&self, prefixes: impl IntoIterator<Item = &'a str>) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut d) = self.dirs.lock() {
             for p in prefixes {
                 d.pop(p);
             }
         }
-    }
-
-    /// Loaded directories of module paths (for stats and tests).
-    pub fn dirs_loaded(&self) -> usize {
-        self.dirs.lock().map_or(0, |d| d.len())
     }
 
     fn file_ino(&self, module: u32, entry: u32) -> u64 {
@@ -363,7 +358,7 @@ impl Namespace {
     }
 
     /// The parent of a directory (the root is its own parent).
-    pub fn parent(&self, ino: u64) -> Option<u64> {
+    pub(crate) fn parent(&self, ino: u64) -> Option<u64> {
         self.nodes.get(&ino).map(|n| n.parent)
     }
 
@@ -373,17 +368,17 @@ impl Namespace {
     }
 
     /// Number of subdirectories (for nlink).
-    pub fn subdirs(&self, ino: u64) -> u32 {
+    pub(crate) fn subdirs(&self, ino: u64) -> u32 {
         self.nodes.get(&ino).map_or(0, |n| n.subdirs)
     }
 
-    pub fn child(&self, parent: u64, name: &str) -> Option<u64> {
+    pub(crate) fn child(&self, parent: u64, name: &str) -> Option<u64> {
         let kids = &self.nodes.get(&parent)?.children;
         kids.binary_search_by(|&c| self.name(c).unwrap_or("").cmp(name)).ok().map(|i| kids[i])
     }
 
     /// (inode, is_dir, name) of each child, in name order; None if not a directory.
-    pub fn children(&self, dir: u64) -> Option<Vec<(u64, bool, String)>> {
+    pub(crate) fn children(&self, dir: u64) -> Option<Vec<(u64, bool, String)>> {
         let n = self.nodes.get(&dir)?;
         if !n.kind.is_dir() {
             return None;
@@ -397,7 +392,7 @@ impl Namespace {
     }
 
     /// The path of a directory below the mount (for messages).
-    pub fn path_of(&self, mut ino: u64) -> String {
+    pub(crate) fn path_of(&self, mut ino: u64) -> String {
         let mut parts = Vec::new();
         while ino != ROOT {
             let Some(n) = self.nodes.get(&ino) else { break };
@@ -473,7 +468,7 @@ impl Namespace {
     /// Adds the checksum-database files, (database, path below its directory), as
     /// `cache/download/sumdb/<db>/<path>`. Names that are not plain relative paths
     /// are skipped.
-    pub fn add_sumdb(&mut self, files: &[(String, String)]) {
+    pub(crate) fn add_sumdb(&mut self, files: &[(String, String)]) {
         if files.is_empty() {
             return;
         }
@@ -532,9 +527,5 @@ impl Namespace {
         if let Some(n) = self.nodes.get_mut(&root) {
             n.loaded = true;
         }
-    }
-
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
     }
 }

@@ -16,7 +16,7 @@ const MAPPED_FROM: usize = 16 << 10;
 /// Allocator bookkeeping and alignment of a heap buffer, roughly.
 const HEAP_OVERHEAD: u64 = 32;
 
-pub enum PageBuf {
+pub(crate) enum PageBuf {
     Heap(Vec<u8>),
     Mapped { ptr: NonNull<u8>, len: usize, cap: usize },
 }
@@ -35,7 +35,7 @@ fn page_size() -> usize {
 
 impl PageBuf {
     /// Takes a file's contents, moving large ones into a mapping of their own.
-    pub(crate) fn new(data: Vec<u8>) -> PageBuf {
+    pub fn new(data: Vec<u8>) -> PageBuf {
         match Self::map(data.len()) {
             Some(mut m) => {
                 m.as_mut_slice().copy_from_slice(&data);

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
-pub fn pread(f: &File, offset: u64, size: u32) -> std::io::Result<Vec<u8>> {
+pub(crate) fn pread(f: &File, offset: u64, size: u32) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; size as usize];
     let mut got = 0;
     while got < buf.len() {
@@ -19,7 +19,7 @@ pub fn pread(f: &File, offset: u64, size: u32) -> std::io::Result<Vec<u8>> {
 
 /// A file in `dir` that has no name: gone when its last descriptor closes, so a
 /// crash leaves nothing behind.
-pub fn spill_file(dir: &std::path::Path) -> std::io::Result<File> {
+pub(crate) fn spill_file(dir: &std::path::Path) -> std::io::Result<File> {
     let tmpfile = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_TMPFILE).open(dir);
     match tmpfile {
         Ok(f) => Ok(f),

@@ -13,7 +13,7 @@ use crate::verify::verdict::Failure;
 
 impl Content {
     /// The `.mod` bytes, checked against their trusted hash.
-    pub fn mod_file(&self, m: u32) -> Result<Bytes> {
+    pub(crate) fn mod_file(&self, m: u32) -> Result<Bytes> {
         let st = self.state(m)?;
         if let Some(b) = st.gomod.get() {
             return Ok(b.clone());
@@ -37,7 +37,7 @@ impl Content {
     /// The size of the `.mod`, for its attributes, without reading it: a lookup
     /// must not read (or hash) a blob that may be gigabytes of sparse file. The
     /// blob is opened (no symlink followed) and its size checked against the limit.
-    pub fn mod_size(&self, m: u32) -> Result<u64> {
+    pub(crate) fn mod_size(&self, m: u32) -> Result<u64> {
         let st = self.state(m)?;
         if let Some(b) = st.gomod.get() {
             return Ok(b.len() as u64);
@@ -56,7 +56,7 @@ impl Content {
     }
 
     /// Whether the .mod is already checked and in memory.
-    pub fn has_mod(&self, m: u32) -> bool {
+    pub(crate) fn has_mod(&self, m: u32) -> bool {
         self.states.get(m as usize).is_some_and(|st| st.gomod.get().is_some())
     }
 

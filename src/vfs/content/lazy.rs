@@ -64,7 +64,7 @@ fn trust_of(m: &Module, sums: impl Fn(SumKind) -> Vec<(String, String)>) -> Trus
 
 impl Content {
     /// Runs `f` on the store as it is now (one connection, shared by the mount).
-    pub fn with_store<R>(&self, f: impl FnOnce(&Store) -> Result<R>) -> Result<R> {
+    pub(crate) fn with_store<R>(&self, f: impl FnOnce(&Store) -> Result<R>) -> Result<R> {
         let st = self.store.lock().map_err(|_| poisoned())?;
         f(&st)
     }
@@ -72,7 +72,7 @@ impl Content {
     /// Replaces the store by a newer state of it; `f` sees the new one and the
     /// old one (to compute what changed) before the swap. Requests that run
     /// meanwhile wait for the lock, and then read the new state.
-    pub fn replace_store<R>(&self, new: Store, f: impl FnOnce(&Store, &Store) -> Result<R>) -> Result<R> {
+    pub(crate) fn replace_store<R>(&self, new: Store, f: impl FnOnce(&Store, &Store) -> Result<R>) -> Result<R> {
         let mut st = self.store.lock().map_err(|_| poisoned())?;
         let r = f(&new, &st)?;
         *st = new;
@@ -80,7 +80,7 @@ impl Content {
     }
 
     /// The slot of a module already registered, by its store id.
-    pub fn slot_of(&self, id: i64) -> Option<u32> {
+    pub(crate) fn slot_of(&self, id: i64) -> Option<u32> {
         self.slots.by_id.lock().ok()?.get(&id).copied()
     }
 
@@ -88,7 +88,7 @@ impl Content {
     /// returns the slots of those that may be served. Rows refused by the checks
     /// import applies are logged once and left out, as are versions of one path
     /// that would name the same files.
-    pub fn register(&self, store: &Store, modules: Vec<Module>) -> Result<Vec<u32>> {
+    pub(crate) fn register(&self, store: &Store, modules: Vec<Module>) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(modules.len());
         let mut fresh = Vec::new();
         for m in modules {
@@ -146,10 +146,5 @@ impl Content {
             out.push(s as u32);
         }
         Ok(out)
-    }
-
-    /// How many modules are registered (for logs).
-    pub fn registered(&self) -> usize {
-        self.modules.count()
     }
 }

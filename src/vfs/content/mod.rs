@@ -35,7 +35,7 @@ mod gomod;
 mod lazy;
 mod once;
 
-pub use files::{pread, spill_file};
+pub(crate) use files::{pread, spill_file};
 use once::Once;
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -58,7 +58,7 @@ pub enum Verify {
 
 impl Verify {
     /// `--verify`'s values; `on` is the default, `lazy`.
-    pub fn parse(s: &str) -> std::result::Result<Verify, String> {
+    pub(crate) fn parse(s: &str) -> std::result::Result<Verify, String> {
         match s {
             "lazy" | "on" | "true" | "yes" | "1" => Ok(Verify::Lazy),
             "full" => Ok(Verify::Full),
@@ -88,7 +88,7 @@ struct Trust {
 
 /// A checked module: its open zip blob and the sha256 each of its files must have
 /// (empty with `--verify=off`).
-pub struct Verified {
+pub(crate) struct Verified {
     pub zip: File,
     digests: Vec<[u8; 32]>,
 }
@@ -131,7 +131,7 @@ pub struct Content {
     /// Striped locks so that one file is extracted by one thread at a time even
     /// when several handles want it at once.
     extracting: Vec<Mutex<()>>,
-    pub stats: Arc<Stats>,
+    pub(crate) stats: Arc<Stats>,
     opts: Options,
 }
 
@@ -153,9 +153,9 @@ impl Drop for Reservation<'_> {
 }
 
 /// Extracted file contents, shared between the cache and open files.
-pub type Bytes = Arc<PageBuf>;
+pub(crate) type Bytes = Arc<PageBuf>;
 
-pub fn bytes(v: Vec<u8>) -> Bytes {
+pub(crate) fn bytes(v: Vec<u8>) -> Bytes {
     Arc::new(PageBuf::new(v))
 }
 
@@ -196,7 +196,7 @@ impl Content {
         })
     }
 
-    pub fn store_dir(&self) -> &std::path::Path {
+    pub(crate) fn store_dir(&self) -> &std::path::Path {
         &self.store_dir
     }
 
@@ -209,7 +209,7 @@ impl Content {
     }
 
     /// `path@version` of every module whose contents were extracted (verified or not).
-    pub fn extracted(&self) -> Vec<String> {
+    pub(crate) fn extracted(&self) -> Vec<String> {
         self.states
             .iter()
             .zip(self.modules.iter())
@@ -325,7 +325,7 @@ impl Content {
 
     /// Waits for (or runs) the check of the whole module: what `.zip` and
     /// `.ziphash` need, and every file with `--verify=full`.
-    pub fn verified(&self, m: u32) -> Result<Arc<Verified>> {
+    pub(crate) fn verified(&self, m: u32) -> Result<Arc<Verified>> {
         self.check_refusal(m)?;
         let st = self.state(m)?;
         st.whole.get(|| self.run_whole(m), |why| self.refuse(m, why)).map_err(|e| self.or_refused(m, e))
@@ -333,7 +333,7 @@ impl Content {
 
     /// Waits for (or runs) the check that lets the module's tree files be
     /// extracted: its file list (lazy), or the whole module (`--verify=full`).
-    pub fn ready(&self, m: u32) -> Result<Arc<Verified>> {
+    pub(crate) fn ready(&self, m: u32) -> Result<Arc<Verified>> {
         if self.opts.verify == Verify::Full {
             return self.verified(m);
         }
@@ -480,7 +480,7 @@ impl Content {
 
     /// Files over a sixteenth of the memory cache are served from the spill directory
     /// instead, so one large file cannot push the daemon past its memory bound.
-    pub fn is_large(&self, e: &Entry) -> bool {
+    pub(crate) fn is_large(&self, e: &Entry) -> bool {
         e.size > self.opts.cache_size / 16
     }
 
@@ -524,7 +524,7 @@ impl Content {
     /// A file from the memory cache, if it is there (never extracts), and only
     /// while its module stands: files kept during a whole check count once it
     /// passed, and none once the module is refused.
-    pub fn cached(&self, m: u32, e: u32) -> Option<Bytes> {
+    pub(crate) fn cached(&self, m: u32, e: u32) -> Option<Bytes> {
         if !self.is_ready(m) {
             return None;
         }
@@ -610,7 +610,7 @@ impl Content {
     }
 
     /// The contents of one (not large) file of a module tree, from the memory cache.
-    pub fn file(&self, m: u32, e: u32) -> Result<Bytes> {
+    pub(crate) fn file(&self, m: u32, e: u32) -> Result<Bytes> {
         let v = self.ready(m)?;
         if let Some(hit) = self.cached(m, e) {
             return Ok(hit);
@@ -634,7 +634,7 @@ impl Content {
 
     /// A large file of a module tree, extracted once into an unlinked file in the
     /// spill directory; readers pread from it, so it costs no daemon memory.
-    pub fn large_file(&self, m: u32, e: u32) -> Result<Arc<File>> {
+    pub(crate) fn large_file(&self, m: u32, e: u32) -> Result<Arc<File>> {
         let v = self.ready(m)?;
         let lookup = || self.spilled.lock().ok().and_then(|mut c| c.get(&(m, e))).filter(|_| self.is_ready(m));
         if let Some(f) = lookup() {
@@ -676,7 +676,7 @@ impl Content {
 
     /// Whether the module's tree files may be served from the caches now, without
     /// waiting: its check passed and no verdict refused it since.
-    pub fn is_ready(&self, m: u32) -> bool {
+    pub(crate) fn is_ready(&self, m: u32) -> bool {
         let Some(st) = self.states.get(m as usize) else { return false };
         let passed = match self.opts.verify {
             Verify::Full => st.whole.passed().is_some(),
@@ -687,12 +687,12 @@ impl Content {
 
     /// Whether the whole module verified (what `.zip` and `.ziphash` need), and
     /// was not refused since.
-    pub fn is_verified(&self, m: u32) -> bool {
+    pub(crate) fn is_verified(&self, m: u32) -> bool {
         self.states.get(m as usize).is_some_and(|st| st.whole.passed().is_some() && st.refused.get().is_none())
     }
 
     /// `<v>.ziphash`: only once the whole module verified (cmd/go trusts this file).
-    pub fn ziphash(&self, m: u32) -> Result<Vec<u8>> {
+    pub(crate) fn ziphash(&self, m: u32) -> Result<Vec<u8>> {
         self.verified(m)?;
         let module = self.module(m)?;
         module
@@ -703,7 +703,7 @@ impl Content {
     }
 
     /// Reads from the verified zip blob (served as `<v>.zip`).
-    pub fn read_zip(&self, v: &Verified, offset: u64, size: u32) -> Result<Vec<u8>> {
+    pub(crate) fn read_zip(&self, v: &Verified, offset: u64, size: u32) -> Result<Vec<u8>> {
         pread(&v.zip, offset, size).map_err(|e| Error::io("zip blob", e))
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 /// One FUSE invalidation notification for the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Inval {
+pub(crate) enum Inval {
     /// `inval_entry(parent, name)`: the name's cached lookup, positive or negative.
     Entry(u64, String),
     /// `inval_inode(ino)`: its attributes and cached contents (a listing, `list`).
@@ -25,7 +25,7 @@ impl Fs {
     /// Forgets what the namespace loaded of the changed module paths (the new
     /// store must already be in place) and returns the notifications that make
     /// the kernel ask again.
-    pub fn apply_changes(&self, changes: &Changes) -> Vec<Inval> {
+    pub(crate) fn apply_changes(&self, changes: &Changes) -> Vec<Inval> {
         let mut prefixes: BTreeSet<String> = BTreeSet::new();
         let mut out: BTreeSet<Inval> = BTreeSet::new();
         for (path, version) in changes.added.iter().chain(&changes.removed) {

@@ -272,7 +272,7 @@ impl Fs {
 
     /// The content slot of module `path@version`, if the store has it (for
     /// frontends that name modules directly: `serve`).
-    pub fn module_slot(&self, path: &str, version: &str) -> Result<Option<u32>> {
+    pub(crate) fn module_slot(&self, path: &str, version: &str) -> Result<Option<u32>> {
         let ns = self.ns.read().map_err(|_| lock_err())?;
         let d = self.path_dir(&ns, path)?;
         Ok(self.version_slot(&d, version))
