@@ -398,18 +398,16 @@ impl Content {
             return Ok(Verified { zip, digests: Vec::new() });
         }
         let expected = self.trusted_zip_h1(m, module)?;
-        let row = match self.has_digests {
-            true => {
-                let store = self.store.lock().map_err(|_| Failure::verdict("store lock poisoned"))?;
-                store
-                    .digests(module.id)
-                    .map_err(|e| self.blob_failure(module, Failure { why: e.to_string(), transient: true }))?
-            }
-            false => None,
+        // Per module: a segment converted from an older store has none.
+        let row = {
+            let store = self.store.lock().map_err(|_| Failure::verdict("store lock poisoned"))?;
+            store
+                .digests(module.id)
+                .map_err(|e| self.blob_failure(module, Failure { why: e.to_string(), transient: true }))?
         };
         let digests = match row {
             None => {
-                // (A store without the table at all said so once, at start.)
+                // (A store with segments of the older format said so once, at start.)
                 if self.has_digests {
                     log::info!(
                     "{}: no per-file digests in the store index (imported by an older modcachefs): verifying the whole module",
