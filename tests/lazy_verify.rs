@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// (name, offset, compressed size) of a module's largest deflated entry.
 fn largest_deflated(store: &Path, module: &str) -> (String, u64, u64) {
-    let conn = rusqlite::Connection::open(common::index_db(store.as_ref())).unwrap();
+    let conn = rusqlite::Connection::open(common::index_db(store)).unwrap();
     conn.query_row(
         "SELECT name, data_offset, compressed_size FROM entries JOIN modules ON modules.id = module_id \
          WHERE path = ?1 AND method = 8 ORDER BY compressed_size DESC LIMIT 1",
@@ -107,7 +107,7 @@ fn tampered_modules_are_refused_when_read() {
     rewrite_one_go_file(&rewritten);
     // The index's digest list edited: two files' digests swapped, blob untouched.
     let (_, edited_mv) = blob_of(&store, "github.com/magiconair/properties");
-    let conn = rusqlite::Connection::open(common::index_db(store.as_ref())).unwrap();
+    let conn = rusqlite::Connection::open(common::index_db(&store)).unwrap();
     let id: i64 = conn
         .query_row(
             "SELECT id FROM modules WHERE path = 'github.com/magiconair/properties' AND zip_blob IS NOT NULL",
@@ -197,7 +197,7 @@ fn modules_without_digests_are_verified_whole() {
     let flipped = flip_entry(&store, "github.com/google/uuid");
     let ok_mv = blob_of(&store, "github.com/spf13/pflag").1;
     // As a schema-2 store: no digests table.
-    let conn = rusqlite::Connection::open(common::index_db(store.as_ref())).unwrap();
+    let conn = rusqlite::Connection::open(common::index_db(&store)).unwrap();
     conn.execute_batch("DROP TABLE digests; PRAGMA user_version = 2;").unwrap();
     drop(conn);
 
@@ -216,7 +216,7 @@ fn modules_without_digests_are_verified_whole() {
 
     // Importing the sources again upgrades the store and records the digests.
     import(&store, &[&proxy()]);
-    let conn = rusqlite::Connection::open(common::index_db(store.as_ref())).unwrap();
+    let conn = rusqlite::Connection::open(common::index_db(&store)).unwrap();
     let (with, zips): (i64, i64) = conn
         .query_row(
             "SELECT (SELECT count(*) FROM digests), (SELECT count(*) FROM modules WHERE zip_blob IS NOT NULL)",
