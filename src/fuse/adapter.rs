@@ -40,7 +40,7 @@ pub(crate) struct Adapter {
 
 /// Counts a failure, logs its cause once, and turns it into an errno.
 fn errno(fs: &Fs, e: &Error) -> i32 {
-    crate::vfs::failures::record(&fs.content.stats, e)
+    crate::vfs::failures::record(fs.stats(), e)
 }
 
 impl Adapter {
@@ -186,7 +186,7 @@ impl Filesystem for Adapter {
         if let Some(b) = self.fs.read_quick(ino) {
             // Already in memory: answer inline.
             let data = crate::vfs::fs::slice(&b, offset, size);
-            crate::ops::stats::add(&self.fs.content.stats.bytes_served, data.len() as u64);
+            crate::ops::stats::add(&self.fs.stats().bytes_served, data.len() as u64);
             return reply.data(data);
         }
         // Needs verification, extraction or a read from a blob: off the request loop.
@@ -220,7 +220,7 @@ impl Filesystem for Adapter {
         // The kernel forwards every ioctl and remembers no answer, so this is a round
         // trip per such open; answer at once, from the reading thread. Counted, so
         // request counts explain a slow reader.
-        crate::ops::stats::inc(&self.fs.content.stats.ioctls);
+        crate::ops::stats::inc(&self.fs.stats().ioctls);
         reply.error(libc::ENOTTY)
     }
 

@@ -88,7 +88,7 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1]).map_err(|e| Error::io("signal handlers", e))?;
     let wake = signals.handle();
     let fs = Arc::new(fs);
-    let stats = fs.content.stats.clone();
+    let stats = fs.stats().clone();
     let adapter = Adapter::new(fs.clone(), cfg.workers).map_err(|e| Error::io("worker threads", e))?;
     let mut options = vec![
         // The source column of the mount table: the store, unless its path would
@@ -117,12 +117,7 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     let report_fs = fs.clone();
     let (mp_text, log_file) = (mp.to_string_lossy().into_owned(), cfg.log.clone());
     let report = Arc::new(move || {
-        crate::ops::stats::report(
-            &report_fs.content.stats,
-            &mp_text,
-            log_file.as_deref(),
-            report_fs.content.extracted(),
-        )
+        crate::ops::stats::report(report_fs.stats(), &mp_text, log_file.as_deref(), report_fs.extracted())
     });
     let served = match &sock {
         Some(sock) => match crate::ops::statsock::serve(sock, &cfg.stats_access, report) {
@@ -172,12 +167,7 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     let our_dev = mount_table().into_iter().rev().find(|m| m.mountpoint == mp).map(|m| m.dev);
     ready.ok();
     crate::ops::daemon::sd_notify(&format!("READY=1\nMAINPID={}\nSTATUS=serving {}", std::process::id(), mp.display()));
-    log::info!(
-        "serving {} at {} (stats: modcachefs stats {})",
-        fs.content.store_dir().display(),
-        mp.display(),
-        mp.display()
-    );
+    log::info!("serving {} at {} (stats: modcachefs stats {})", fs.store_dir().display(), mp.display(), mp.display());
     let mut asked = 0;
     let mut stopped = false;
     // Ends when a stop request unmounted us, or when the session ended (`wake`).

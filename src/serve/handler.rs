@@ -261,7 +261,7 @@ fn zip_stream(
             return Ok(None);
         }
         let n = (end - off).min(CHUNK) as u32;
-        let got = snap.fs.content.read_zip(&v, off, n);
+        let got = snap.fs.read_zip(&v, off, n);
         let chunk = match got {
             Ok(c) if c.is_empty() => Err(format!("the zip blob ends at {off} bytes, before its recorded size")),
             Ok(c) => Ok(c),
@@ -352,12 +352,11 @@ async fn answer(srv: &Arc<Server>, r: Route, headers: &HeaderMap) -> (Kind, Repl
             let Some(m) = snap.module_index(&path, &version) else {
                 return (kind, Reply::not_found(&format!("{label}: not in the store")));
             };
-            let c = &snap.fs.content;
             // The first .mod read and the first verification of a zip read blobs
             // (a verification may take seconds): off the connection threads.
             let blocks = match ext {
                 Ext::Info => false,
-                Ext::Mod => !c.has_mod(m),
+                Ext::Mod => !snap.fs.has_mod(m),
                 Ext::Zip => snap.verified_now(m).is_none(),
             };
             let name = format!("{esc_version}.{}", ext.as_str());

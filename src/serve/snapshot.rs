@@ -92,13 +92,13 @@ impl Snapshot {
     }
 
     pub(crate) fn module(&self, m: u32) -> Option<&store::Module> {
-        self.fs.content.modules.get(m as usize)
+        self.fs.module(m)
     }
 
     /// The store's size: its module count, and the zips among the modules served so far.
     pub fn size(&self) -> StoreSize {
         let mut size = self.size;
-        for (_, m) in self.fs.content.modules.iter() {
+        for m in self.fs.modules() {
             if let Some(z) = &m.zip {
                 size.zips += 1;
                 size.zip_bytes += z.size;
@@ -117,7 +117,7 @@ impl Snapshot {
         if let Some(v) = self.verified_now(m) {
             return Ok(v);
         }
-        let v = self.fs.content.verified(m)?;
+        let v = self.fs.verified_zip(m)?;
         if let Ok(mut slots) = self.verified.write() {
             slots.insert(m, v.clone());
         }

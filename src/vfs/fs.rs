@@ -38,7 +38,8 @@ pub struct DirEntry {
 
 pub struct Fs {
     ns: RwLock<Namespace>,
-    pub(crate) content: Content,
+    /// The verified bytes. Private to the core: frontends go through `Fs`.
+    pub(super) content: Content,
     missing: Missing,
     /// Checksum-database files (`Kind::Sumdb` indexes `sumdb_paths`).
     sumdb: crate::sumdb::Files,
@@ -47,6 +48,49 @@ pub struct Fs {
 
 fn lock_err() -> Error {
     Error::Invalid("internal lock poisoned".into())
+}
+
+/// What frontends read besides names and file bytes: counters, the report, the
+/// zip itself. Everything a frontend needs goes through `Fs`.
+impl Fs {
+    /// The core's counters (frontends add theirs: bytes served, ioctls, errors).
+    pub(crate) fn stats(&self) -> &std::sync::Arc<crate::ops::stats::Stats> {
+        &self.content.stats
+    }
+
+    /// `path@version` of every module whose contents were extracted so far.
+    pub(crate) fn extracted(&self) -> Vec<String> {
+        self.content.extracted()
+    }
+
+    pub(crate) fn store_dir(&self) -> &std::path::Path {
+        self.content.store_dir()
+    }
+
+    /// A module registered so far, by slot.
+    pub(crate) fn module(&self, m: u32) -> Option<&crate::store::Module> {
+        self.content.modules.get(m as usize)
+    }
+
+    /// Every module registered so far.
+    pub(crate) fn modules(&self) -> impl Iterator<Item = &crate::store::Module> {
+        self.content.modules.iter().map(|(_, m)| m)
+    }
+
+    /// Waits for (or runs) the whole-module check that serving the zip itself needs.
+    pub(crate) fn verified_zip(&self, m: u32) -> Result<std::sync::Arc<crate::vfs::content::Verified>> {
+        self.content.verified(m)
+    }
+
+    /// Whether module `m`'s `.mod` is verified and in memory (reading it will not block).
+    pub(crate) fn has_mod(&self, m: u32) -> bool {
+        self.content.has_mod(m)
+    }
+
+    /// Bytes of a verified module's zip.
+    pub(crate) fn read_zip(&self, v: &crate::vfs::content::Verified, offset: u64, size: u32) -> Result<Vec<u8>> {
+        self.content.read_zip(v, offset, size)
+    }
 }
 
 impl Fs {
@@ -281,15 +325,7 @@ impl Fs {
             Kind::Dir | Kind::TreeDir | Kind::DlDir | Kind::AtV | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => {
                 return Ok(None)
             }
-            Kind::ModuleFile(m, e) => {
-                c.ready(m)?;
-                if c.entries(m)?.get(e as usize).is_some_and(|en| c.is_large(en)) {
-                    let f = c.large_file(m, e)?;
-                    crate::vfs::content::pread(&f, offset, size).map_err(|e| Error::io("spilled file", e))?
-                } else {
-                    whole(c.file(m, e)?)
-                }
-            }
+            Kind::ModuleFile(m, e) => c.read_file(m, e, offset, size)?,
             Kind::Zip(m) => c.read_zip(&*c.verified(m)?, offset, size)?,
             Kind::Mod(m) => whole(c.mod_file(m)?),
             Kind::ZipHash(m) => slice(&c.ziphash(m)?, offset, size).to_vec(),

@@ -607,6 +607,19 @@ impl Content {
         }
     }
 
+    /// Bytes `offset..offset+size` of file `e` of module `m`, verified: from the
+    /// memory cache, or for a large file from its spill file (the policy is here,
+    /// with the bytes' owner).
+    pub(crate) fn read_file(&self, m: u32, e: u32, offset: u64, size: u32) -> Result<Vec<u8>> {
+        self.ready(m)?;
+        if self.entries(m)?.get(e as usize).is_some_and(|en| self.is_large(en)) {
+            let f = self.large_file(m, e)?;
+            return pread(&f, offset, size).map_err(|e| Error::io(self.opts.spill_dir.join("(spilled file)"), e));
+        }
+        let b = self.file(m, e)?;
+        Ok(crate::vfs::fs::slice(&b, offset, size).to_vec())
+    }
+
     /// The contents of one (not large) file of a module tree, from the memory cache.
     pub(crate) fn file(&self, m: u32, e: u32) -> Result<Bytes> {
         let v = self.ready(m)?;
