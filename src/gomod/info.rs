@@ -192,11 +192,23 @@ pub fn info_for(version: &str, time_rfc3339: &str) -> Vec<u8> {
     format!("{{\"Version\":{},\"Time\":{}}}", quote(version), quote(time_rfc3339)).into_bytes()
 }
 
-/// Go's time.MarshalJSON (RFC 3339 with nanoseconds, trailing zeros trimmed; a
-/// zero UTC offset written as `Z`). Only times Go's RFC 3339 parser reads back are
-/// accepted: field ranges and the zone's digits are checked (found by fuzzing:
-/// `2019-13-45T99:99:99+ab:cd` used to pass, and Go cannot read such an .info).
-fn canonical_time(t: &str) -> Option<String> {
+/// An RFC 3339 time as Go's parser reads it: field ranges and the zone's digits
+/// are checked (found by fuzzing: `2019-13-45T99:99:99+ab:cd` used to pass, and
+/// Go cannot read such an .info). The one parser of times here: `.info`
+/// canonicalisation and the mount's mtimes both use it.
+struct Rfc3339<'a> {
+    /// `YYYY-MM-DDTHH:MM:SS`, as written.
+    date_time: &'a str,
+    fields: [u32; 6],
+    /// Fraction digits kept (nanoseconds at most), trailing zeros trimmed.
+    frac: &'a str,
+    /// `Z`, or `+HH:MM` / `-HH:MM` (a zero offset becomes `Z`).
+    zone: &'a str,
+    /// The zone's offset east of UTC, in seconds.
+    offset: i64,
+}
+
+fn parse_rfc3339(t: &str) -> Option<Rfc3339<'_>> {
     let b = t.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
@@ -229,23 +241,49 @@ fn canonical_time(t: &str) -> Option<String> {
         frac = r[..end.min(9)].trim_end_matches('0');
         rest = &r[end..];
     }
-    let zone = match rest {
-        "Z" | "+00:00" | "-00:00" => "Z",
+    let (zone, offset) = match rest {
+        "Z" | "+00:00" | "-00:00" => ("Z", 0),
         z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) && z.as_bytes()[3] == b':' => {
             let zb = z.as_bytes();
             let two = |i: usize| -> Option<u8> {
                 let (h, l) = (zb[i], zb[i + 1]);
                 (h.is_ascii_digit() && l.is_ascii_digit()).then(|| (h - b'0') * 10 + (l - b'0'))
             };
-            if two(1)? > 23 || two(4)? > 59 {
+            let (h, m) = (two(1)?, two(4)?);
+            if h > 23 || m > 59 {
                 return None;
             }
-            z
+            let secs = i64::from(h) * 3600 + i64::from(m) * 60;
+            (z, if z.starts_with('-') { -secs } else { secs })
         }
         _ => return None,
     };
-    let dot = if frac.is_empty() { "" } else { "." };
-    Some(format!("{}{dot}{frac}{zone}", &t[..19]))
+    Some(Rfc3339 { date_time: &t[..19], fields: [year, month, day, hour, min, sec], frac, zone, offset })
+}
+
+/// Go's time.MarshalJSON (RFC 3339 with nanoseconds, trailing zeros trimmed; a
+/// zero UTC offset written as `Z`), for times Go's parser reads back.
+fn canonical_time(t: &str) -> Option<String> {
+    let p = parse_rfc3339(t)?;
+    let dot = if p.frac.is_empty() { "" } else { "." };
+    Some(format!("{}{dot}{}{}", p.date_time, p.frac, p.zone))
+}
+
+/// Seconds since the epoch of an `.info`'s `Time` (`"Time":"2019-01-04T21:36:57Z"`),
+/// for the mtime of a module's files; None before 1970 or when unreadable.
+pub(crate) fn unix_time(info: &str) -> Option<u64> {
+    let members = object_members(info)?;
+    let t = unquote(&members.iter().find(|(k, _)| k == "Time")?.1)?;
+    let p = parse_rfc3339(&t)?;
+    let [y, mo, d, h, mi, s] = p.fields.map(i64::from);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s - p.offset).ok()
 }
 
 /// Whether `v` is exactly one well-formed JSON value (RFC 8259), surrounded by

@@ -79,6 +79,14 @@ pub struct Module {
     pub zip: Option<ZipInfo>,
 }
 
+impl Module {
+    /// `path@version` for messages and logs, escaped: the index is not trusted to
+    /// hold only names import would accept (see rows.rs), and a log line stays one line.
+    pub(crate) fn label(&self) -> String {
+        crate::ops::logger::printable_str(&format!("{}@{}", self.path, self.version))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZipInfo {
     pub blob: String,

@@ -97,7 +97,7 @@ fn names_key(m: &Module) -> Option<String> {
 /// each row refused.
 pub fn check_rows(modules: Vec<Module>) -> (Vec<Module>, Vec<String>) {
     let mut problems = Vec::new();
-    let label = |m: &Module| printable_str(&format!("{}@{}", m.path, m.version));
+    let label = Module::label;
     let mut ok: Vec<Option<Module>> = Vec::with_capacity(modules.len());
     let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
     for m in modules {

@@ -422,20 +422,7 @@ pub(crate) fn slice(b: &[u8], offset: u64, size: u32) -> &[u8] {
 
 /// Seconds since the epoch of an .info's Time (`"Time":"2019-01-04T21:36:57Z"`).
 fn info_time(info: &str) -> Option<u64> {
-    let members = crate::gomod::info::object_members(info)?;
-    let t = crate::gomod::info::unquote(&members.iter().find(|(k, _)| k == "Time")?.1)?;
-    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
-    // Offsets other than Z are rare in .info files; ignoring them only shifts an mtime.
-    u64::try_from(secs).ok()
+    crate::gomod::info::unix_time(info)
 }
 
 #[cfg(test)]

@@ -159,10 +159,9 @@ pub(crate) fn bytes(v: Vec<u8>) -> Bytes {
     Arc::new(PageBuf::new(v))
 }
 
-/// `path@version` for messages, escaped: the index is not trusted to hold only
-/// names import would accept (see `rows.rs`), and the log must stay one line each.
+/// `path@version` for messages, escaped (see [`Module::label`]).
 fn label(m: &Module) -> String {
-    crate::ops::logger::printable_str(&format!("{}@{}", m.path, m.version))
+    m.label()
 }
 
 impl Content {
