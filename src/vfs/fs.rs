@@ -379,7 +379,7 @@ impl Fs {
             if let Some(p) = crate::gomod::path::unescape(&esc).filter(|p| plausible_module_path(p)) {
                 // The store may have gained it since the kernel asked.
                 let now_there = self.content.with_store(|s| Ok(!s.module_versions(&p)?.is_empty()));
-                if !now_there.unwrap_or(false) {
+                if !now_there.unwrap_or(false) && !self.store_moved_on() {
                     self.missing.note(Wanted::Path(&p), stats);
                 }
             }
@@ -404,7 +404,18 @@ impl Fs {
             // asked: it is there now.)
             return;
         }
-        self.missing.note(Wanted::Version { path: &p, version: &v }, stats);
+        if !self.store_moved_on() {
+            self.missing.note(Wanted::Version { path: &p, version: &v }, stats);
+        }
+    }
+
+    /// Whether a newer state of the store than the one served is on disk (an
+    /// import committed; the live poller serves it within a second): a name missed
+    /// meanwhile may be in it, so it is not called missing. One stat and one small
+    /// read, for a module-shaped miss not logged before.
+    fn store_moved_on(&self) -> bool {
+        let served = self.content.with_store(|s| Ok(s.generation())).unwrap_or(0);
+        crate::store::Store::current_generation(self.content.store_dir()).is_ok_and(|now| now > served)
     }
 }
 
