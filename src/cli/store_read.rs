@@ -2,7 +2,7 @@
 //! without mounting.
 
 use crate::error::Error;
-use crate::verify::store as fsck;
+use crate::verify::store as store_check;
 use crate::{import, store};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -88,7 +88,7 @@ pub(crate) fn print_ls(rows: &[store::Module], json_out: bool) -> std::io::Resul
 pub(crate) fn cmd_verify(store_dir: &std::path::Path, a: VerifyArgs) -> Result<u8, Error> {
     let t0 = Instant::now();
     let on_tty = !a.json && std::io::stderr().is_terminal();
-    let mut report = fsck::verify(store_dir, threads(a.threads), &|d, t| {
+    let mut report = store_check::verify(store_dir, threads(a.threads), &|d, t| {
         if on_tty && (d == t || d % 64 == 0) {
             eprint!("\r\x1b[Kverifying {d}/{t}");
         }

@@ -9,7 +9,7 @@ pub(crate) fn tune_for_daemon() {
 
 /// The daemon's memory must stay near --cache-size; glibc's default of a malloc
 /// arena per thread per core keeps freed extraction buffers in each of them.
-/// (The cache also trims the heap as it evicts; see content.rs.)
+/// (The cache also trims the heap as it evicts; see vfs/content.)
 fn limit_malloc_arenas() {
     // SAFETY: mallopt only changes a glibc allocator setting; M_ARENA_MAX with a
     // positive value is a documented, always-valid pair.

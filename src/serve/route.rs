@@ -4,7 +4,7 @@
 //!
 //! cmd/go sends `<escaped path>/@v/list`, `<escaped path>/@v/<escaped version>.info`,
 //! `.mod`, `.zip` and `<escaped path>/@latest`, escaping upper case as `!` + lower
-//! case (see `modpath`). Percent-escapes are decoded first (a cache in front may
+//! case (see `gomod::path`). Percent-escapes are decoded first (a cache in front may
 //! have added them), and the decoded path must then be what `escape` produces.
 
 /// Longest request path accepted. Module paths have no fixed limit in cmd/go, but

@@ -81,7 +81,7 @@ pub struct Module {
 
 impl Module {
     /// `path@version` for messages and logs, escaped: the index is not trusted to
-    /// hold only names import would accept (see rows.rs), and a log line stays one line.
+    /// hold only names import would accept (see store/rows.rs), and a log line stays one line.
     pub(crate) fn label(&self) -> String {
         crate::ops::logger::printable_str(&format!("{}@{}", self.path, self.version))
     }
@@ -123,7 +123,7 @@ impl SumKind {
 }
 
 // An .info over the limit is not even read: a planted 100 MB one would cost the
-// mount its memory at start-up (see rows.rs).
+// mount its memory at start-up (see store/rows.rs).
 pub(crate) const MODULE_COLS: &str = "id, path, version, mod_blob, mod_h1, mod_h1_origin, \
      CASE WHEN octet_length(info) <= 65536 THEN info END, \
      zip_blob, zip_h1, zip_h1_origin, zip_size, file_count, tree_size, coalesce(octet_length(info), 0)";

@@ -3,7 +3,7 @@
 //! entry, and agree with the index on method, CRC-32 and sizes (in the header, or
 //! in the data descriptor after the data when the header defers to it).
 //!
-//! Hand-written rather than a call into the import validator (zipfmt), which
+//! Hand-written rather than a call into the import validator (zip::inspect), which
 //! checks all headers of a zip at once from its central directory: here there is
 //! one entry, found from the index alone, and reading the central directory would
 //! cost a large module what lazy verification saves. The whole-zip rules (overlaps,

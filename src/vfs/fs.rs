@@ -271,7 +271,7 @@ impl Fs {
         self.ns.read().ok()?.parent(ino)
     }
 
-    /// Answers OPEN on kernels that still send it (see `fuse.rs`): verifies what must
+    /// Answers OPEN on kernels that still send it (see `fuse/adapter.rs`): verifies what must
     /// be verified, so a bad module fails at open there. `Ok(None)`: no such file;
     /// `Ok(Some(false))`: a directory. No state is kept: reads go by inode.
     pub fn open(&self, ino: u64) -> Result<Option<bool>> {

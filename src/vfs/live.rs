@@ -7,7 +7,7 @@
 //! changed is computed by the store (`changes_since`), the namespace forgets the
 //! directories it touched (fs/changes.rs), and the kernel is told to forget the
 //! names it cached there, negative entries included (FUSE invalidation
-//! notifications). SIGHUP (see fuse.rs) polls at once. One log line per change.
+//! notifications). SIGHUP (see fuse/session.rs) polls at once. One log line per change.
 
 use crate::error::Result;
 use crate::store::{Changes, Store};

@@ -1,7 +1,7 @@
 //! `<v>.mod` files: read from their blob (at most Go's go.mod limit), checked
 //! against the trusted `/go.mod` hash, kept in memory once they pass. A verdict
 //! (too large, hash mismatch, not a regular file) is kept and logged once; a
-//! failure to read is tried again after a back-off (see verdict.rs).
+//! failure to read is tried again after a back-off (see verify/verdict.rs).
 
 use super::{bytes, label, Bytes, Content};
 use crate::error::{Error, Result};

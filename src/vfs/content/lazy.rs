@@ -8,7 +8,7 @@
 //! so everything keyed by a slot (cached files, verdicts) stays valid while the
 //! store changes. The store's `Module::id` maps to its slot; the namespace names
 //! tree files by that id, so inode numbers do not depend on registration order.
-//! A row the importer would not have written (see rows.rs) is refused at its
+//! A row the importer would not have written (see store/rows.rs) is refused at its
 //! registration, logged once, and never gets a slot.
 
 use super::once::Once;

@@ -1,7 +1,7 @@
 //! One check of one module, run once by the first reader while the others wait
 //! for its outcome: kept when it passed, tried again after [`RETRY_AFTER`] when it
-//! could not read the module (verdict.rs). A verdict is not kept here but in the
-//! module's refusal (content.rs), which every check and every cached byte obeys.
+//! could not read the module (verify/verdict.rs). A verdict is not kept here but in the
+//! module's refusal (content/mod.rs), which every check and every cached byte obeys.
 
 use crate::error::{Error, Result};
 use crate::verify::verdict::{Failure, RETRY_AFTER};
