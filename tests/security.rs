@@ -756,9 +756,11 @@ fn regex_free_blob_check(store: &Path) -> impl Fn(&str) -> bool {
         let parts: Vec<&str> = rel.split('/').collect();
         let hex = |x: &str, n: usize| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit());
         parts.len() == 3 && parts[0] == "blobs" && hex(parts[1], 2) && hex(parts[2], 62)
-            // The index: read a directory at a time as names are looked up (SQLite
-            // checks for a journal first), and its generation polled (live.rs).
+            // The index: its segments read a directory at a time as names are looked
+            // up (SQLite checks for a journal first), the manifest read to poll the
+            // generation (vfs/live.rs) and before a miss is logged as missing.
             || rel != s && ["index.db", "index.db-journal", "index.db-wal", "index.db-shm"].contains(&rel)
+            || rel != s && parts.len() == 2 && parts[0] == "index" && !parts[1].is_empty() && !parts[1].starts_with('.')
             || rel == s && s.is_empty()
             || s == prefix.trim_end_matches('/')
             || s == prefix2.trim_end_matches('/')

@@ -460,6 +460,8 @@ fn hostile_paths_get_4xx_and_touch_nothing_outside_the_store() {
             // The index, read as requests name modules (SQLite checks for a journal
             // before each read): inside the store, and never named by a request.
             || ["index.db", "index.db-journal", "index.db-wal", "index.db-shm"].contains(&rel)
+            // Its segments and manifest (polled for a new generation).
+            || rel != s && p.len() == 2 && p[0] == "index" && !p[1].is_empty() && !p[1].starts_with('.')
             // fstat(2) as statx on a descriptor: no path.
             || s.is_empty()
     };
