@@ -14,6 +14,8 @@
 //! - Frontends: [`fuse`] (the mount) and [`serve`] (an HTTP GOPROXY).
 //! - [`ops`] (daemon, logger, counters, stats socket) and [`cli`] (the command line).
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod cli;
 pub mod error;
 pub mod fuse;

@@ -119,10 +119,6 @@ fn roll_back_hot_journal(index: &Path) -> Result<()> {
 }
 
 fn dir_writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
     // access(2) also answers EROFS for a read-only mount, which is the case that matters.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
 }

@@ -162,7 +162,6 @@ pub(crate) struct WriteLock {
 }
 
 pub(crate) fn lock(store: &Path, what: &str, wait: bool) -> Result<WriteLock> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let p = store.join("lock");
     let mut f = fs::OpenOptions::new()
@@ -174,11 +173,10 @@ pub(crate) fn lock(store: &Path, what: &str, wait: bool) -> Result<WriteLock> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
-    let fd = f.as_raw_fd();
-    if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(Error::io(&p, e));
+    use rustix::fs::{flock, FlockOperation};
+    if let Err(e) = flock(&f, FlockOperation::NonBlockingLockExclusive) {
+        if e != rustix::io::Errno::WOULDBLOCK {
+            return Err(Error::io(&p, e.into()));
         }
         let mut holder = String::new();
         let _ = (&f).take(200).read_to_string(&mut holder);
@@ -195,12 +193,10 @@ pub(crate) fn lock(store: &Path, what: &str, wait: bool) -> Result<WriteLock> {
         }
         eprintln!("modcachefs: waiting for another {who} that holds {}", store.display());
         loop {
-            if unsafe { libc::flock(fd, libc::LOCK_EX) } == 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::io(&p, e));
+            match flock(&f, FlockOperation::LockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(Error::io(&p, e.into())),
             }
         }
     }

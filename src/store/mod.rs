@@ -259,11 +259,7 @@ impl Store {
         let d = self.dir.join("blobs");
         let f = fs::File::open(&d).map_err(|e| Error::io(&d, e))?;
         // syncfs: one call for the whole batch instead of an fsync per blob.
-        let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) };
-        if rc != 0 {
-            return Err(Error::io(&d, std::io::Error::last_os_error()));
-        }
-        Ok(())
+        rustix::fs::syncfs(&f).map_err(|e| Error::io(&d, e.into()))
     }
 
     /// The connections of this state's segments, newest first, for subjects that
@@ -286,8 +282,7 @@ pub fn blob_path(store: &Path, digest_hex: &str) -> PathBuf {
 /// blob should have, nothing else would notice). The store directory itself may
 /// be a symlink. O_NONBLOCK keeps a planted FIFO from hanging the opener.
 pub fn open_blob(store: &Path, digest_hex: &str) -> std::io::Result<fs::File> {
-    use std::os::fd::FromRawFd;
-    use std::os::unix::ffi::OsStrExt;
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
     let path = blob_path(store, digest_hex);
     let refuse = |what: &str| {
         std::io::Error::other(format!(
@@ -296,34 +291,18 @@ pub fn open_blob(store: &Path, digest_hex: &str) -> std::io::Result<fs::File> {
     };
     let dir = fs::File::open(store)?;
     let rel = path.strip_prefix(store).map_err(|_| refuse("not below the store"))?;
-    let rel = std::ffi::CString::new(rel.as_os_str().as_bytes()).map_err(|_| refuse("NUL in blob name"))?;
-    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    // libc's open_how is non-exhaustive: start from zeroes (mode 0, as openat2 wants).
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = flags as u64;
-    how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_BENEATH;
-    let dirfd = std::os::fd::AsRawFd::as_raw_fd(&dir);
-    let mut fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd,
-            rel.as_ptr(),
-            &how as *const libc::open_how,
-            size_of::<libc::open_how>(),
-        )
-    } as i32;
-    if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
+    let fd = match rustix::fs::openat2(&dir, rel, flags, Mode::empty(), resolve) {
         // Linux < 5.6: only the blob itself is checked, not the fan-out directory.
-        fd = unsafe { libc::openat(dirfd, rel.as_ptr(), flags) };
-    }
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::ELOOP) | Some(libc::EXDEV) => refuse("a symlink is on the way"),
-            _ => e,
-        });
-    }
-    let f = unsafe { fs::File::from_raw_fd(fd) };
+        Err(rustix::io::Errno::NOSYS) => rustix::fs::openat(&dir, rel, flags, Mode::empty()),
+        r => r,
+    };
+    let f = match fd {
+        Ok(fd) => fs::File::from(fd),
+        Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::XDEV) => return Err(refuse("a symlink is on the way")),
+        Err(e) => return Err(e.into()),
+    };
     if !f.metadata()?.file_type().is_file() {
         return Err(refuse("not a regular file"));
     }

@@ -513,6 +513,8 @@ impl Content {
             let churn = self.churn.fetch_add(n, Relaxed) + n;
             if churn >= self.opts.cache_size / 4 {
                 self.churn.store(0, Relaxed);
+                // SAFETY: malloc_trim only returns free heap memory to the kernel; it
+                // takes no pointers and has no preconditions.
                 unsafe { libc::malloc_trim(0) };
             }
         }
