@@ -277,7 +277,9 @@ fn readers_through_a_read_only_bind_mount_see_every_byte() {
             (mount.dir.clone(), first.clone(), reference.clone(), stop.clone(), bad.clone(), checked.clone());
         threads.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                for p in &first {
+                // Not the module `rm` removes below: the mount follows the store,
+                // so it disappears (checked after the readers stop).
+                for p in &first[1..] {
                     let f = dir.join(format!("cache/download/{p}/@v/{V}.zip"));
                     match std::fs::read(&f) {
                         Ok(got) if got == reference[p] => *checked.lock().unwrap() += got.len() as u64,
@@ -313,6 +315,16 @@ fn readers_through_a_read_only_bind_mount_see_every_byte() {
     assert_eq!(st.module_count().unwrap(), 7 * 5 - 1);
     assert!(st.find_module(&first[0], V).unwrap().is_none());
     assert!(st.find_module("example.com/live/r6/m004", V).unwrap().is_some());
+    // The mount of the read-only side follows: the new modules appear, the removed one goes.
+    let at_v = |p: &str| mount.dir.join(format!("cache/download/{p}/@v/{V}.mod"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while (at_v(&first[0]).exists() || !at_v("example.com/live/r6/m004").exists())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!at_v(&first[0]).exists(), "the removed module is gone from the mount of the read-only side");
+    assert!(at_v("example.com/live/r6/m004").exists(), "the last import is served by the mount of the read-only side");
     let log = mount.stop();
     assert!(!log.contains("error"), "the mount logged errors:\n{log}");
     eprintln!("{checked} bytes checked through the read-only bind mount, no errors");
