@@ -159,7 +159,7 @@ impl Fs {
                 .get(m as usize)
                 .and_then(|module| module.info.as_deref())
                 .and_then(|i| std::str::from_utf8(i).ok())
-                .and_then(info_time)
+                .and_then(crate::gomod::info::unix_time)
                 .unwrap_or(BASE_TIME)
         };
         let modules = &self.content.modules;
@@ -379,8 +379,8 @@ impl Fs {
             if let Some(p) = crate::gomod::path::unescape(&esc).filter(|p| plausible_module_path(p)) {
                 // The store may have gained it since the kernel asked.
                 let now_there = self.content.with_store(|s| Ok(!s.module_versions(&p)?.is_empty()));
-                if !now_there.unwrap_or(false) && !self.store_moved_on() {
-                    self.missing.note(Wanted::Path(&p), stats);
+                if !now_there.unwrap_or(false) {
+                    self.missing.note(Wanted::Path(&p), stats, || !self.store_moved_on());
                 }
             }
             return;
@@ -404,15 +404,13 @@ impl Fs {
             // asked: it is there now.)
             return;
         }
-        if !self.store_moved_on() {
-            self.missing.note(Wanted::Version { path: &p, version: &v }, stats);
-        }
+        self.missing.note(Wanted::Version { path: &p, version: &v }, stats, || !self.store_moved_on());
     }
 
     /// Whether a newer state of the store than the one served is on disk (an
     /// import committed; the live poller serves it within a second): a name missed
-    /// meanwhile may be in it, so it is not called missing. One stat and one small
-    /// read, for a module-shaped miss not logged before.
+    /// meanwhile may be in it, so it is not called missing. One small read, only
+    /// for a module-shaped miss not noted before.
     fn store_moved_on(&self) -> bool {
         let served = self.content.with_store(|s| Ok(s.generation())).unwrap_or(0);
         crate::store::Store::current_generation(self.content.store_dir()).is_ok_and(|now| now > served)
@@ -431,19 +429,20 @@ pub(crate) fn slice(b: &[u8], offset: u64, size: u32) -> &[u8] {
     &b[start..end]
 }
 
-/// Seconds since the epoch of an .info's Time (`"Time":"2019-01-04T21:36:57Z"`).
-fn info_time(info: &str) -> Option<u64> {
-    crate::gomod::info::unix_time(info)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn info_times() {
-        assert_eq!(info_time(r#"{"Version":"v1.0.0","Time":"1970-01-02T00:00:01Z"}"#), Some(86_401));
-        assert_eq!(info_time(r#"{"Version":"v1.0.0","Time":"2009-11-10T23:00:00Z"}"#), Some(BASE_TIME));
+        assert_eq!(
+            crate::gomod::info::unix_time(r#"{"Version":"v1.0.0","Time":"1970-01-02T00:00:01Z"}"#),
+            Some(86_401)
+        );
+        assert_eq!(
+            crate::gomod::info::unix_time(r#"{"Version":"v1.0.0","Time":"2009-11-10T23:00:00Z"}"#),
+            Some(BASE_TIME)
+        );
     }
 
     #[test]

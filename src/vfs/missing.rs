@@ -70,13 +70,15 @@ impl Missing {
         }
     }
 
-    pub(crate) fn note(&self, wanted: Wanted<'_>, stats: &Stats) {
+    /// Counts and logs a miss not noted before. `still_missing` is asked only
+    /// then (it may read the store): false leaves the name unrecorded.
+    pub(crate) fn note(&self, wanted: Wanted<'_>, stats: &Stats, still_missing: impl FnOnce() -> bool) {
         let key = match wanted {
             Wanted::Version { path, version } => format!("{path}@{version}"),
             Wanted::Path(path) => path.to_string(),
         };
         let Ok(mut seen) = self.seen.lock() else { return };
-        if seen.names.get(key.as_str()).is_some() {
+        if seen.names.get(key.as_str()).is_some() || !still_missing() {
             return;
         }
         seen.names.put(key.as_str().into(), ());

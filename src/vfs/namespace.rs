@@ -91,6 +91,14 @@ struct Node {
     path: Option<Arc<str>>,
 }
 
+impl Node {
+    /// A node with no children yet; only a module root waits for its entries.
+    fn new(parent: u64, name: &str, kind: Kind, fnv: u64, path: Option<Arc<str>>) -> Node {
+        let loaded = !matches!(kind, Kind::ModuleRoot(_));
+        Node { parent, name: name.into(), kind, children: Vec::new(), subdirs: 0, loaded, fnv, path }
+    }
+}
+
 /// One directory of module paths as the store answered it: the next path
 /// elements below the prefix, and the servable versions of the prefix itself
 /// (content slots, in semver order).
@@ -212,19 +220,7 @@ impl Namespace {
             dirs: Mutex::new(LruCache::new(NonZeroUsize::new(PATH_DIRS).unwrap_or(NonZeroUsize::MIN))),
             epoch: AtomicU64::new(0),
         };
-        ns.nodes.insert(
-            ROOT,
-            Node {
-                parent: ROOT,
-                name: "".into(),
-                kind: Kind::TreeDir,
-                children: Vec::new(),
-                subdirs: 0,
-                loaded: true,
-                fnv: FNV_BASIS,
-                path: Some("".into()),
-            },
-        );
+        ns.nodes.insert(ROOT, Node::new(ROOT, "", Kind::TreeDir, FNV_BASIS, Some("".into())));
         let cache = ns.add(ROOT, "cache", Kind::Dir);
         let download = ns.add(cache, "download", Kind::DlDir);
         if let Some(n) = ns.nodes.get_mut(&download) {
@@ -277,20 +273,7 @@ impl Namespace {
                 None
             }
             None => {
-                let loaded = !matches!(kind, Kind::ModuleRoot(_));
-                self.nodes.insert(
-                    ino,
-                    Node {
-                        parent,
-                        name: name.into(),
-                        kind,
-                        children: Vec::new(),
-                        subdirs: 0,
-                        loaded,
-                        fnv: state,
-                        path,
-                    },
-                );
+                self.nodes.insert(ino, Node::new(parent, name, kind, state, path));
                 Some(ino)
             }
         }
@@ -419,19 +402,7 @@ impl Namespace {
             }
             None => {}
         }
-        self.nodes.insert(
-            ino,
-            Node {
-                parent,
-                name: name.into(),
-                kind,
-                children: Vec::new(),
-                subdirs: 0,
-                loaded: true,
-                fnv: state,
-                path: None,
-            },
-        );
+        self.nodes.insert(ino, Node::new(parent, name, kind, state, None));
         if let Some(p) = self.nodes.get_mut(&parent) {
             p.children.push(ino);
             if kind.is_dir() {

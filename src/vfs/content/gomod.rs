@@ -3,7 +3,7 @@
 //! (too large, hash mismatch, not a regular file) is kept and logged once; a
 //! failure to read is tried again after a back-off (see verify/verdict.rs).
 
-use super::{bytes, label, Bytes, Content};
+use super::{bytes, Bytes, Content};
 use crate::error::{Error, Result};
 use crate::gomod::h1 as hash;
 use crate::ops::stats;
@@ -72,7 +72,7 @@ impl Content {
     /// Records and logs why the .mod cannot be served: a verdict once and for
     /// good, a failure to read for the back-off.
     fn mod_failed(&self, m: u32, f: Failure) -> Error {
-        let name = self.module(m).map(label).unwrap_or_default();
+        let name = self.module(m).map(store::Module::label).unwrap_or_default();
         let Ok(st) = self.state(m) else { return Error::Invalid(f.why) };
         if f.transient {
             let why = format!("{name}: could not read the .mod (will retry on the next access): {}", f.why);

@@ -12,7 +12,7 @@
 //! registration, logged once, and never gets a slot.
 
 use super::once::Once;
-use super::{label, Content, ModState, Trust};
+use super::{Content, ModState, Trust};
 use crate::error::{Error, Result};
 use crate::store::{Module, Store, Sum, SumKind};
 use crate::verify::verdict::Backoff;
@@ -49,7 +49,7 @@ fn poisoned() -> Error {
 /// module (logged), by the one trust rule (trust.rs).
 fn trust_of(m: &Module, sums: impl Fn(SumKind) -> Vec<(String, String)>) -> Trust {
     let check = |kind: SumKind, have: &str| -> std::result::Result<(), String> {
-        crate::verify::trust::check(&label(m), kind, have, &sums(kind)).map_err(|why| format!("{why}; module refused"))
+        crate::verify::trust::check(&m.label(), kind, have, &sums(kind)).map_err(|why| format!("{why}; module refused"))
     };
     let module = check(SumKind::Mod, &m.mod_h1).map(|_| m.mod_h1.clone());
     let zip = match &m.zip {

@@ -159,11 +159,6 @@ pub(crate) fn bytes(v: Vec<u8>) -> Bytes {
     Arc::new(PageBuf::new(v))
 }
 
-/// `path@version` for messages, escaped (see [`Module::label`]).
-fn label(m: &Module) -> String {
-    m.label()
-}
-
 impl Content {
     /// `extra_sums`: go.sum lines given at mount; they must agree with the store.
     /// Nothing is read from the index here: modules are registered as they are
@@ -213,7 +208,7 @@ impl Content {
             .iter()
             .zip(self.modules.iter())
             .filter(|((_, st), _)| st.list.started() || st.whole.started())
-            .map(|(_, (_, m))| label(m))
+            .map(|(_, (_, m))| m.label())
             .collect()
     }
 
@@ -241,7 +236,7 @@ impl Content {
                 let checked = crate::store::rows::check_entries(module, &list).map(|_| list).map_err(|why| -> Arc<str> {
                     format!(
                         "{}: the store index lists files no module zip could hold: {why}; every file of this module fails with EIO",
-                        label(module)
+                        module.label()
                     )
                     .into()
                 });
@@ -283,7 +278,7 @@ impl Content {
 
     /// The verdict `why` (which begins with the module's label) as an error.
     fn refused_error(&self, m: u32, why: &str) -> Error {
-        let module = self.module(m).map(label).unwrap_or_default();
+        let module = self.module(m).map(Module::label).unwrap_or_default();
         let reason = why.strip_prefix(&format!("{module}: ")).unwrap_or(why).to_string();
         Error::Refused { module, reason }
     }
@@ -344,7 +339,7 @@ impl Content {
     /// The module's blob, opened, and its entries; failures say which they were.
     fn open_module(&self, m: u32) -> std::result::Result<Opened<'_>, Failure> {
         let module = self.module(m).map_err(|e| e.to_string())?;
-        let name = label(module);
+        let name = module.label();
         let Some(zi) = &module.zip else {
             return Err(format!("{name}: refused: the store has no zip for this module").into());
         };
@@ -367,7 +362,7 @@ impl Content {
     /// The log says which it was: a verdict, or a failure to read that the next
     /// access tries again.
     fn blob_failure(&self, module: &Module, f: Failure) -> Failure {
-        let name = label(module);
+        let name = module.label();
         let blob = module.zip.as_ref().map(|z| store::blob_path(&self.store_dir, &z.blob)).unwrap_or_default();
         let transient = f.transient;
         f.map(|what| {
@@ -383,7 +378,7 @@ impl Content {
     fn trusted_zip_h1(&self, m: u32, module: &Module) -> std::result::Result<String, Failure> {
         match &self.trust[m as usize].zip {
             Ok(Some(h)) => Ok(h.clone()),
-            Ok(None) => Err(format!("{}: refused: the store has no zip for this module", label(module)).into()),
+            Ok(None) => Err(format!("{}: refused: the store has no zip for this module", module.label()).into()),
             Err(why) => Err(why.clone().into()),
         }
     }
@@ -410,7 +405,7 @@ impl Content {
                 if self.has_digests {
                     log::info!(
                     "{}: no per-file digests in the store index (imported by an older modcachefs): verifying the whole module",
-                        label(module)
+                        module.label()
                     );
                 }
                 return self.verified(m).map(|v| Verified { zip, digests: v.digests.clone() }).map_err(|e| {
@@ -536,7 +531,7 @@ impl Content {
         let entries = self.entries(m)?;
         let module = self.module(m)?;
         if entries.get(e as usize).is_none() {
-            return Err(Error::Invalid(format!("{}: no entry #{e}", label(module))));
+            return Err(Error::Invalid(format!("{}: no entry #{e}", module.label())));
         }
         Ok((entries, module))
     }
@@ -550,7 +545,7 @@ impl Content {
     fn file_verdict(&self, m: u32, module: &Module, entry: &Entry, what: &str) -> Error {
         let why = format!(
             "{}: refused: {}: {what}; every file of this module fails with EIO",
-            label(module),
+            module.label(),
             crate::ops::logger::printable_str(&entry.name)
         );
         let kept = self.refuse(m, &why);
@@ -565,7 +560,7 @@ impl Content {
                 let blob = module.zip.as_ref().map(|z| store::blob_path(&self.store_dir, &z.blob)).unwrap_or_default();
                 log::warn!(
                     "{}: {}: cannot extract: {err}",
-                    label(module),
+                    module.label(),
                     crate::ops::logger::printable_str(&entry.name)
                 );
                 Error::io(blob, err)
@@ -711,7 +706,7 @@ impl Content {
             .zip
             .as_ref()
             .map(|z| z.h1.clone().into_bytes())
-            .ok_or_else(|| Error::Invalid(format!("{}: no zip", label(module))))
+            .ok_or_else(|| Error::Invalid(format!("{}: no zip", module.label())))
     }
 
     /// Reads from the verified zip blob (served as `<v>.zip`).
