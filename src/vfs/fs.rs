@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::vfs::content::{bytes, Bytes, Content};
 use crate::vfs::missing::{Missing, Wanted};
-use crate::vfs::namespace::{Kind, Namespace};
+use crate::vfs::namespace::{Kind, ModuleTree, Namespace};
 use std::sync::RwLock;
 
 pub(crate) mod changes;
@@ -136,16 +136,18 @@ impl Fs {
 
     /// Makes sure a module root's children are in the namespace.
     fn ensure_loaded(&self, ino: u64) -> Result<()> {
-        let module = {
+        let (module, root_fnv) = {
             let ns = self.ns.read().map_err(|_| lock_err())?;
-            match ns.kind(ino) {
-                Some(Kind::ModuleRoot(m)) if !ns.is_loaded(ino) => m,
+            match (ns.kind(ino), ns.unloaded_root(ino)) {
+                (Some(Kind::ModuleRoot(m)), Some(fnv)) => (m, fnv),
                 _ => return Ok(()),
             }
         };
-        let entries = self.content.entries(module)?;
         let id = self.content.modules.get(module as usize).map_or(0, |m| m.id);
-        self.ns.write().map_err(|_| lock_err())?.load_module(ino, module, id, entries);
+        // The tree is built off the namespace's lock, beside the index checks (see
+        // content/load.rs), and put in place only if they pass.
+        let (entries, tree) = self.content.load_entries(module, |list| ModuleTree::build(ino, root_fnv, id, list))?;
+        self.ns.write().map_err(|_| lock_err())?.insert_tree(ino, module, id, entries, tree);
         Ok(())
     }
 

@@ -309,11 +309,6 @@ impl Namespace {
         }
     }
 
-    fn file_ino(&self, module: u32, entry: u32) -> u64 {
-        let id = self.ids.get(&module).copied().unwrap_or(0) as u64;
-        FILE_BIT | (id << ENTRY_BITS) | entry as u64
-    }
-
     /// (module, entry) of a tree file's inode number.
     fn file_of(&self, ino: u64) -> Option<(u32, u32)> {
         if ino & FILE_BIT == 0 {
@@ -468,35 +463,191 @@ impl Namespace {
 
     /// Fills a module root from its entry list (sorted by name). Idempotent.
     pub fn load_module(&mut self, root: u64, module: u32, id: i64, entries: Arc<[Entry]>) {
-        match self.nodes.get(&root) {
-            Some(n) if !n.loaded => {}
-            _ => return,
+        if let Some(fnv) = self.unloaded_root(root) {
+            let tree = ModuleTree::build(root, fnv, id, &entries);
+            self.insert_tree(root, module, id, entries, tree);
+        }
+    }
+
+    /// The FNV state of a module root whose tree is not loaded yet (what
+    /// [`ModuleTree::build`] needs), or None.
+    pub(crate) fn unloaded_root(&self, root: u64) -> Option<u64> {
+        self.nodes.get(&root).filter(|n| !n.loaded && matches!(n.kind, Kind::ModuleRoot(_))).map(|n| n.fnv)
+    }
+
+    /// Puts a tree built off the lock in place below its root. Idempotent: a root
+    /// loaded meanwhile (by another request) keeps its tree.
+    pub(crate) fn insert_tree(&mut self, root: u64, module: u32, id: i64, entries: Arc<[Entry]>, tree: ModuleTree) {
+        if self.unloaded_root(root).is_none() {
+            return;
         }
         self.set_id(module, id);
-        if entries.len() >= 1 << ENTRY_BITS {
+        if tree.too_many {
             log::error!("module #{module}: {} files is more than a mount can name; tree left empty", entries.len());
             return;
         }
-        self.trees.insert(module, entries.clone());
-        let mut dirs = vec![root];
-        for (i, e) in entries.iter().enumerate() {
-            let dir = e.name.rsplit_once('/').map_or("", |(d, _)| d);
-            let mut parent = root;
-            for part in dir.split('/').filter(|p| !p.is_empty()) {
-                let before = self.nodes.len();
-                parent = self.add(parent, part, Kind::ModuleDir(module));
-                if self.nodes.len() > before {
-                    dirs.push(parent);
+        self.trees.insert(module, entries);
+        for (ino, mut node) in tree.dirs {
+            node.kind = Kind::ModuleDir(module);
+            match self.nodes.get(&ino) {
+                None => {
+                    self.nodes.insert(ino, node);
                 }
-            }
-            let ino = self.file_ino(module, i as u32);
-            if let Some(p) = self.nodes.get_mut(&parent) {
-                p.children.push(ino);
+                Some(n) if n.parent == node.parent && n.name == node.name => {}
+                Some(_) => log::error!(
+                    "inode number {ino:#x} of {:?} collides; not served",
+                    crate::ops::logger::printable_str(&node.name)
+                ),
             }
         }
-        self.sort_children(&dirs);
         if let Some(n) = self.nodes.get_mut(&root) {
+            n.children = tree.root_children;
+            n.subdirs = tree.root_subdirs;
             n.loaded = true;
         }
+    }
+}
+
+/// A directory of a tree being built: its inode number, its node, and its
+/// children with their names (sorted once all are known).
+type Building<'a> = (u64, Node, Vec<(&'a str, u64)>);
+
+/// A module's tree built from its entry list, without the namespace (and its
+/// lock): its directories, each with its children in name order, and the
+/// root's children. `Content::load_entries` builds it beside the index checks.
+pub(crate) struct ModuleTree {
+    dirs: Vec<(u64, Node)>,
+    root_children: Vec<u64>,
+    root_subdirs: u32,
+    too_many: bool,
+}
+
+impl ModuleTree {
+    /// The tree of `entries` (sorted by name) below the module root `root`, whose
+    /// FNV state is `root_fnv`; tree files are numbered by the module's store `id`.
+    pub(crate) fn build(root: u64, root_fnv: u64, id: i64, entries: &[Entry]) -> ModuleTree {
+        let mut tree = ModuleTree { dirs: Vec::new(), root_children: Vec::new(), root_subdirs: 0, too_many: false };
+        if entries.len() >= 1 << ENTRY_BITS {
+            tree.too_many = true;
+            return tree;
+        }
+        // Each directory's children with their names, sorted at the end; index 0 is
+        // the root. Sorted names mostly share the directory of the one before: it
+        // is walked (and its parents found or made) only when it changes.
+        let mut dirs: Vec<Building<'_>> = Vec::new();
+        let mut at: HashMap<u64, usize, BuildHasherDefault<InoHasher>> = HashMap::default();
+        let mut root_kids: Vec<(&str, u64)> = Vec::with_capacity(entries.len().min(64));
+        let mut last: Option<(&str, Option<usize>)> = None;
+        for (i, e) in entries.iter().enumerate() {
+            let (dir, base) = e.name.rsplit_once('/').unwrap_or(("", &e.name));
+            let slot = match last {
+                Some((d, slot)) if d == dir => slot,
+                _ => {
+                    let (mut slot, mut ino, mut state) = (None, root, root_fnv);
+                    for part in dir.split('/').filter(|p| !p.is_empty()) {
+                        let child = child_state(state, ino, part);
+                        let child_ino = ino_of(child);
+                        let found = at.get(&child_ino).copied();
+                        match found {
+                            Some(k) if dirs[k].1.parent == ino && &*dirs[k].1.name == part => slot = Some(k),
+                            Some(_) => {
+                                log::error!(
+                                    "inode number {child_ino:#x} of {:?} collides; not served",
+                                    crate::ops::logger::printable_str(part)
+                                );
+                                continue;
+                            }
+                            None => {
+                                let node = Node::new(ino, part, Kind::ModuleDir(0), child, None);
+                                dirs.push((child_ino, node, Vec::new()));
+                                at.insert(child_ino, dirs.len() - 1);
+                                match slot {
+                                    Some(p) => {
+                                        dirs[p].2.push((part, child_ino));
+                                        dirs[p].1.subdirs += 1;
+                                    }
+                                    None => {
+                                        root_kids.push((part, child_ino));
+                                        tree.root_subdirs += 1;
+                                    }
+                                }
+                                slot = Some(dirs.len() - 1);
+                            }
+                        }
+                        (ino, state) = (child_ino, child);
+                    }
+                    last = Some((dir, slot));
+                    slot
+                }
+            };
+            let file = FILE_BIT | ((id as u64) << ENTRY_BITS) | i as u64;
+            match slot {
+                Some(k) => dirs[k].2.push((base, file)),
+                None => root_kids.push((base, file)),
+            }
+        }
+        let sorted = |mut kids: Vec<(&str, u64)>| -> Vec<u64> {
+            if !kids.is_sorted() {
+                kids.sort_unstable();
+            }
+            kids.into_iter().map(|(_, k)| k).collect()
+        };
+        tree.root_children = sorted(root_kids);
+        tree.dirs = dirs
+            .into_iter()
+            .map(|(ino, mut node, kids)| {
+                node.children = sorted(kids);
+                (ino, node)
+            })
+            .collect();
+        tree
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str) -> Entry {
+        Entry { name: name.into(), data_offset: 0, compressed_size: 0, size: 0, method: 0, crc32: 0 }
+    }
+
+    /// A tree built off the lock names its directories as the namespace would
+    /// (their paths' inode numbers), files by store id and index, and lists each
+    /// directory's children in name order, which is not the entries' order when a
+    /// name sorts between a directory and its contents ("x.go" and "x/").
+    #[test]
+    fn a_tree_built_off_the_lock_is_named_and_sorted() {
+        let mut names = ["a/b/c.go", "x!.go", "x.go", "x/a.go", "x/b/z.go", "x-y/b.go", "y.go", "x/b.go"];
+        names.sort_unstable();
+        let entries: Vec<Entry> = names.iter().map(|n| entry(n)).collect();
+        let root_fnv = fnv(FNV_BASIS, "m@v1.0.0");
+        let root = ino_of(root_fnv);
+        let id = 7;
+        let tree = ModuleTree::build(root, root_fnv, id, &entries);
+        let name_of = |ino: u64| -> String {
+            if ino & FILE_BIT != 0 {
+                let i = (ino & ((1 << ENTRY_BITS) - 1)) as usize;
+                assert_eq!(ino >> ENTRY_BITS & ((1 << 39) - 1), id as u64, "{ino:#x} carries the store id");
+                base_name(&entries[i].name).to_string()
+            } else {
+                tree.dirs
+                    .iter()
+                    .find(|(d, _)| *d == ino)
+                    .map(|(_, n)| n.name.to_string())
+                    .expect("a directory of the tree")
+            }
+        };
+        let kids = |list: &[u64]| list.iter().map(|&k| name_of(k)).collect::<Vec<_>>();
+        assert_eq!(kids(&tree.root_children), ["a", "x", "x!.go", "x-y", "x.go", "y.go"]);
+        assert_eq!(tree.root_subdirs, 3);
+        let x = tree.dirs.iter().find(|(_, n)| &*n.name == "x" && n.parent == root).expect("x/");
+        assert_eq!(x.0, ino_of_path("m@v1.0.0/x"));
+        assert_eq!(kids(&x.1.children), ["a.go", "b", "b.go"]);
+        assert_eq!(x.1.subdirs, 1);
+        let b = tree.dirs.iter().find(|(_, n)| &*n.name == "b" && n.parent == x.0).expect("x/b/");
+        assert_eq!(b.0, ino_of_path("m@v1.0.0/x/b"));
+        assert_eq!(kids(&b.1.children), ["z.go"]);
+        assert_eq!(tree.dirs.len(), 5, "a, a/b, x, x/b, x-y");
     }
 }

@@ -136,6 +136,7 @@ impl Content {
                 whole: Once::default(),
                 refused: OnceLock::new(),
                 counted: AtomicBool::new(false),
+                extracted: AtomicBool::new(false),
                 gomod: OnceLock::new(),
                 gomod_refused: OnceLock::new(),
                 gomod_backoff: Backoff::default(),

@@ -33,6 +33,7 @@ use crate::zip::Entry;
 mod files;
 mod gomod;
 mod lazy;
+mod load;
 mod once;
 
 pub(crate) use files::{pread, spill_file};
@@ -104,6 +105,8 @@ struct ModState {
     refused: OnceLock<Arc<str>>,
     /// The module passed a check already (counted once in the stats).
     counted: AtomicBool,
+    /// A file of the module was inflated already (counted once in the stats).
+    extracted: AtomicBool,
     /// The .mod bytes once they matched their hash (cmd/go opens them very often),
     /// or the verdict that refused them, and the last failure to read them.
     gomod: OnceLock<Bytes>,
@@ -207,56 +210,9 @@ impl Content {
         self.states
             .iter()
             .zip(self.modules.iter())
-            .filter(|((_, st), _)| st.list.started() || st.whole.started())
+            .filter(|((_, st), _)| st.extracted.load(Relaxed))
             .map(|(_, (_, m))| m.label())
             .collect()
-    }
-
-    /// The module's files, from the index (loaded once). The index is not trusted
-    /// with names either: a list breaking the zip name rules (escaping paths, NUL,
-    /// case-fold collisions, files that are also directories...) never reaches the
-    /// namespace; the module fails with EIO, logged once.
-    pub fn entries(&self, m: u32) -> Result<Arc<[Entry]>> {
-        let st = self.state(m)?;
-        let loaded = match st.entries.get() {
-            Some(e) => e.clone(),
-            None => {
-                let module = self.module(m)?;
-                // One more than the row's count: a longer list is refused without
-                // reading (or holding) the rest.
-                let want = module.zip.as_ref().map_or(0, |z| z.file_count);
-                let list: Arc<[Entry]> = if want > PRIVATE_READ_ENTRIES {
-                    // A long list is read on a connection of its own, so other
-                    // modules' first lookups do not wait for it.
-                    Store::open_ro(&self.store_dir)?.entries_at_most(module.id, want + 1)?.into()
-                } else {
-                    let store = self.store.lock().map_err(|_| Error::Invalid("store lock poisoned".into()))?;
-                    store.entries_at_most(module.id, want + 1)?.into()
-                };
-                let checked = crate::store::rows::check_entries(module, &list).map(|_| list).map_err(|why| -> Arc<str> {
-                    format!(
-                        "{}: the store index lists files no module zip could hold: {why}; every file of this module fails with EIO",
-                        module.label()
-                    )
-                    .into()
-                });
-                crate::ops::stats::inc(&self.stats.modules_loaded);
-                let mut first = false;
-                let e = st
-                    .entries
-                    .get_or_init(|| {
-                        first = true;
-                        checked
-                    })
-                    .clone();
-                if let (true, Err(why)) = (first, &e) {
-                    crate::ops::stats::inc(&self.stats.verifications_failed);
-                    log::error!("{why}");
-                }
-                e
-            }
-        };
-        loaded.map_err(|why| Error::Invalid(why.to_string()))
     }
 
     /// Whether `why` is the refusal of the module's entry list, already logged.
@@ -310,6 +266,13 @@ impl Content {
         kept
     }
 
+    /// Counts the module's first inflation (of a file, or of all of them).
+    fn note_extracted(&self, m: u32) {
+        if self.states.get(m as usize).is_some_and(|st| !st.extracted.swap(true, Relaxed)) {
+            crate::ops::stats::inc(&self.stats.modules_extracted);
+        }
+    }
+
     /// Counts the module's first passed check.
     fn passed(&self, m: u32) {
         if self.states.get(m as usize).is_some_and(|st| !st.counted.swap(true, Relaxed)) {
@@ -325,6 +288,13 @@ impl Content {
         st.whole.get(|| self.run_whole(m), |why| self.refuse(m, why)).map_err(|e| self.or_refused(m, e))
     }
 
+    /// Whether the check [`Content::ready`] runs for a tree file is the (cheap)
+    /// check of the module's list, and has not started: with `--verify=full` it is
+    /// the whole module, which the reads themselves should wait for.
+    pub(crate) fn list_check_pending(&self, m: u32) -> bool {
+        self.opts.verify == Verify::Lazy && self.states.get(m as usize).is_some_and(|st| !st.list.started())
+    }
+
     /// Waits for (or runs) the check that lets the module's tree files be
     /// extracted: its file list (lazy), or the whole module (`--verify=full`).
     pub(crate) fn ready(&self, m: u32) -> Result<Arc<Verified>> {
@@ -333,7 +303,13 @@ impl Content {
         }
         self.check_refusal(m)?;
         let st = self.state(m)?;
-        st.list.get(|| self.run_list(m), |why| self.refuse(m, why)).map_err(|e| self.or_refused(m, e))
+        let v = st.list.get(|| self.run_list(m), |why| self.refuse(m, why)).map_err(|e| self.or_refused(m, e))?;
+        // Counted when first needed: a list checked ahead (load.rs) for a module
+        // nothing is read from is not counted.
+        if self.opts.verify == Verify::Lazy {
+            self.passed(m);
+        }
+        Ok(v)
     }
 
     /// The module's blob, opened, and its entries; failures say which they were.
@@ -383,62 +359,11 @@ impl Content {
         }
     }
 
-    /// Lazy verification's first step (see the header): the index's file list
-    /// against the trusted `h1:`, nothing inflated.
-    fn run_list(&self, m: u32) -> std::result::Result<Verified, Failure> {
-        let (zip, entries, module, zi) = self.open_module(m)?;
-        crate::ops::stats::inc(&self.stats.modules_extracted);
-        if self.opts.verify == Verify::Off {
-            return Ok(Verified { zip, digests: Vec::new() });
-        }
-        let expected = self.trusted_zip_h1(m, module)?;
-        // Per module: a segment converted from an older store has none.
-        let row = {
-            let store = self.store.lock().map_err(|_| Failure::verdict("store lock poisoned"))?;
-            store
-                .digests(module.id)
-                .map_err(|e| self.blob_failure(module, Failure { why: e.to_string(), transient: true }))?
-        };
-        let digests = match row {
-            None => {
-                // (A store with segments of the older format said so once, at start.)
-                if self.has_digests {
-                    log::info!(
-                    "{}: no per-file digests in the store index (imported by an older modcachefs): verifying the whole module",
-                        module.label()
-                    );
-                }
-                return self.verified(m).map(|v| Verified { zip, digests: v.digests.clone() }).map_err(|e| {
-                    // Already refused (and logged) or retried by the whole check.
-                    Failure { why: e.to_string(), transient: self.refusal(m).is_none() }
-                });
-            }
-            Some(Err(why)) => {
-                return Err(self.blob_failure(module, Failure::verdict(format!("the index's digest row: {why}"))))
-            }
-            Some(Ok(d)) => d,
-        };
-        // A blob that is not as long as the one imported (truncated, replaced) is
-        // refused before any file is served from it.
-        let size =
-            zip.metadata().map_err(|e| self.blob_failure(module, Failure::io("cannot stat zip blob", &e)))?.len();
-        if size != zi.size {
-            let why = format!("zip blob is corrupt: it is {size} bytes, the index says {}", zi.size);
-            return Err(self.blob_failure(module, Failure::verdict(why)));
-        }
-        crate::verify::digests::check_list(module, &entries, &digests, &expected)
-            .map_err(|why| self.blob_failure(module, Failure::verdict(why)))?;
-        self.passed(m);
-        Ok(Verified { zip, digests: digests.files })
-    }
-
     /// The whole module: the blob's sha256 as recorded, its structure, and the
     /// Hash1 of its inflated files against the trusted `h1:` (verifier.rs).
     fn run_whole(&self, m: u32) -> std::result::Result<Verified, Failure> {
         let (zip, entries, module, zi) = self.open_module(m)?;
-        if !self.state(m).is_ok_and(|st| st.list.started()) {
-            crate::ops::stats::inc(&self.stats.modules_extracted);
-        }
+        self.note_extracted(m);
         if self.opts.verify == Verify::Off {
             return Ok(Verified { zip, digests: Vec::new() });
         }
@@ -627,6 +552,7 @@ impl Content {
             return Ok(hit);
         }
         crate::ops::stats::inc(&self.stats.cache_misses);
+        self.note_extracted(m);
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
         self.check_structure(m, &v, module, entry)?;
@@ -654,6 +580,7 @@ impl Content {
             return Ok(f);
         }
         crate::ops::stats::inc(&self.stats.cache_misses);
+        self.note_extracted(m);
         let (entries, module) = self.entry(m, e)?;
         let entry = &entries[e as usize];
         self.check_structure(m, &v, module, entry)?;
@@ -717,6 +644,3 @@ impl Content {
 
 /// A module's zip blob, opened, its entries, its row and the row's zip.
 type Opened<'a> = (File, Arc<[Entry]>, &'a Module, &'a store::ZipInfo);
-
-/// Entry lists longer than this are read from the index on their own connection.
-const PRIVATE_READ_ENTRIES: u64 = 20_000;
