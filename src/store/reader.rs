@@ -241,10 +241,11 @@ impl Store {
         Ok(found.into_iter().map(|(elem, (is_module, has_below))| PathChild { elem, is_module, has_below }).collect())
     }
 
-    /// Whether a live module path starts with `base` (ends in '/'). Walks distinct
+    /// Whether a live module path starts with `base` (ends in '/'), in a few index
+    /// seeks however many paths there are below it. Walks distinct
     /// paths in order and stops at the first live one: only removed paths are
     /// skipped, and compaction drops those.
-    fn live_below(&self, base: &str) -> Result<bool> {
+    pub(crate) fn live_below(&self, base: &str) -> Result<bool> {
         let hi = after_prefix(base);
         let mut lo = base.to_string();
         let mut incl = true;

@@ -6,11 +6,12 @@
 //! and the index keeps that list (store/digests.rs). So by default (`--verify=lazy`)
 //! the first access to a module's tree checks the index's list (names and digests,
 //! exactly the namespace's entries, plus the zip's directory entries) against the
-//! `h1:` without inflating anything (digests.rs), and the blob's size against the
+//! `h1:` without inflating anything (verify/digests.rs; load.rs runs it beside
+//! the list's other first-use checks), and the blob's size against the
 //! index; then each file, as it is extracted and before it enters the memory cache
-//! or a spill file, must pass the structure check of its entry (local.rs) and hash
+//! or a spill file, must pass the structure check of its entry (verify/entry.rs) and hash
 //! to its listed digest. The `.zip` and `.ziphash` files are the zip itself: they
-//! are served only once the whole module verified (verifier.rs: the blob hashes to
+//! are served only once the whole module verified (verify/whole.rs: the blob hashes to
 //! its recorded sha256, passes the import validator's structure rules, and its
 //! inflated files hash to the trusted `h1:`). `--verify=full` verifies the whole
 //! module on first touch of anything, as older releases did; a module whose index

@@ -92,12 +92,22 @@ impl Fs {
 
     /// Whether `prefix/elem` is a directory: on the tree side when some module
     /// path is below it, on the download side when it is a module path too.
+    ///
+    /// Answered from a loaded directory when there is one, else by asking the
+    /// store about this one path: listing the whole directory for one lookup
+    /// costs a seek per child (some 1,000 under `github.com` in Debian's Go
+    /// packages: 3 ms on a cold mount), probing costs a few.
     fn child_exists(&self, ns: &Namespace, prefix: &str, elem: &str, tree: bool) -> Result<bool> {
         if let Some(d) = ns.cached_dir(prefix) {
             return Ok(d.child(elem).is_some_and(|c| c.has_below || (!tree && c.is_module)));
         }
-        let d = self.path_dir(ns, &join(prefix, elem))?;
-        Ok(!d.children.is_empty() || (!tree && !d.versions.is_empty()))
+        let path = join(prefix, elem);
+        if let Some(d) = ns.cached_dir(&path) {
+            return Ok(!d.children.is_empty() || (!tree && !d.versions.is_empty()));
+        }
+        self.content.with_store(|st| {
+            Ok(st.live_below(&format!("{path}/"))? || (!tree && !st.module_versions(&path)?.is_empty()))
+        })
     }
 
     /// What `name` below the path directory `prefix` is, if the store has it.
