@@ -127,9 +127,12 @@ struct Fixture {
 }
 
 fn fixture(name: &str) -> Fixture {
+    fixture_of(name, modules())
+}
+
+fn fixture_of(name: &str, modules: Vec<Module>) -> Fixture {
     let tmp = common::tempdir(name);
     let proxy = tmp.path().join("proxy");
-    let modules = modules();
     for m in &modules {
         common::put_proxy_file(&proxy, m.path, m.version, "mod", &m.gomod());
         common::put_proxy_file(&proxy, m.path, m.version, "info", &m.info());
@@ -507,4 +510,74 @@ fn stored_entries_are_served_too() {
         read_all(&fs, "cache/download/example.com/plain/@v/v1.0.0.ziphash", 4096).unwrap(),
         h1_of(&files).into_bytes()
     );
+}
+
+/// A module of 300 files in nested directories: enough that its list's checks,
+/// its tree and its hash run side by side on its first look (content/load.rs).
+fn wide(path: &'static str) -> Module {
+    let extra: Vec<(String, Vec<u8>)> = (0..298)
+        .map(|i| (format!("d{}/s{}/f{i:03}.go", i % 7, i % 3), format!("package s // {i}\n").into_bytes()))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = extra.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    Module { path, version: "v1.0.0", files: tree(path, &refs) }
+}
+
+/// Modules large enough to be loaded side by side: the tree is the one a lookup
+/// walks, a digest list edited in the index refuses the module at its first read
+/// (nothing served), and a list whose names break the zip rules never reaches
+/// the namespace; a healthy one is served whole, and each fails alone.
+#[test]
+fn wide_modules_are_loaded_side_by_side_and_refused_alone() {
+    let f =
+        fixture_of("core-wide", vec![wide("example.com/ok"), wide("example.com/digests"), wide("example.com/names")]);
+    let ids: Vec<(String, i64)> = {
+        let st = Store::open_ro(&f.store).expect("open the store");
+        st.modules().expect("modules").into_iter().map(|m| (m.path, m.id)).collect()
+    };
+    let id = |p: &str| ids.iter().find(|(q, _)| q == p).map(|(_, i)| *i).expect("imported");
+    let conn = common::index(&f.store);
+    let mut files: Vec<u8> = conn
+        .query_row("SELECT files FROM digests WHERE module_id = ?1", [id("example.com/digests")], |r| r.get(0))
+        .expect("a digest row");
+    files[100] ^= 1;
+    conn.execute(
+        "UPDATE digests SET files = ?1 WHERE module_id = ?2",
+        rusqlite::params![files, id("example.com/digests")],
+    )
+    .expect("edit the digest row");
+    // Two names that differ only in case: no module zip may hold both.
+    let n = conn
+        .execute(
+            "UPDATE entries SET name = 'D0/s0/f000.go' WHERE module_id = ?1 AND name = 'd0/s0/f000.go'",
+            [id("example.com/names")],
+        )
+        .expect("edit a name");
+    assert_eq!(n, 1);
+    drop(conn);
+    let fs = f.core(&[]);
+
+    let ok = module(&f.modules, "example.com/ok", "v1.0.0");
+    let want = ok.files.as_ref().expect("files");
+    assert_eq!(names(&fs, "example.com/ok@v1.0.0"), set(&["a.go", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "go.mod"]));
+    assert_eq!(names(&fs, "example.com/ok@v1.0.0/d3"), set(&["s0", "s1", "s2"]));
+    for (name, data) in want {
+        assert_eq!(&read_all(&fs, &format!("example.com/ok@v1.0.0/{name}"), 4096).unwrap(), data, "{name}");
+    }
+
+    let who = "example.com/digests@v1.0.0";
+    assert!(found(&fs, "example.com/digests@v1.0.0/d1/s1/f001.go").size > 0, "names still answer");
+    let msg = assert_eio(read_all(&fs, "example.com/digests@v1.0.0/a.go", 4096), "a.go", who);
+    assert!(msg.contains("file list"), "the error says why: {msg}");
+    assert_eio(read_all(&fs, "example.com/digests@v1.0.0/d1/s1/f001.go", 4096), "f001.go", who);
+
+    // Looking at the module's root loads its list: refused, it has no tree.
+    let parent = found(&fs, "example.com");
+    for _ in 0..2 {
+        let e = fs.lookup(parent.ino, "names@v1.0.0").expect_err("a list that breaks the rules is not served");
+        assert_eq!(e.errno(), libc::EIO, "{e}");
+        assert!(e.to_string().contains("collision"), "the error says why: {e}");
+    }
+
+    // The healthy module is still served after its neighbours were refused.
+    assert_eq!(read_all(&fs, "example.com/ok@v1.0.0/go.mod", 4096).unwrap(), ok.gomod());
 }

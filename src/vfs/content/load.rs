@@ -82,10 +82,13 @@ impl Content {
                 Some(_) => Err("the check of the index's list failed".into()),
                 None => crate::store::rows::check_entries(module, &list),
             };
+            // Both joined before anything can return: a thread left to the scope's
+            // own join would turn its panic into this request's.
+            let hashed = join(hash);
             let e = self.keep_list(m, list.clone(), checked)?;
             // The hash is offered only for a list that passed its checks: the same
             // list, kept above. A failure to read is not kept (the read tries again).
-            if let (Some(Outcome::Hash(outcome)), Ok(st)) = (join(hash), self.state(m)) {
+            if let (Some(Outcome::Hash(outcome)), Ok(st)) = (hashed, self.state(m)) {
                 // (Counted as a passed check when a read first relies on it.)
                 let _ = st.list.get(|| outcome, |why| self.refuse(m, why));
             }
