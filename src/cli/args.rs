@@ -10,6 +10,12 @@ use super::values;
 ///
 /// Fill a store once with `modcachefs import`, then mount it where Go expects its
 /// module cache: `modcachefs mount /mnt/gomod` and `GOMODCACHE=/mnt/gomod`.
+/// Whether `name` is one of the command's subcommands (or `help`), from clap's own
+/// definition: the mount(8) helper convention is told apart by it.
+pub(crate) fn is_subcommand(name: &str) -> bool {
+    name == "help" || <Cli as clap::CommandFactory>::command().find_subcommand(name).is_some()
+}
+
 #[derive(Parser)]
 #[command(name = "modcachefs", version, propagate_version = true)]
 pub(crate) struct Cli {

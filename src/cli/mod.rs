@@ -62,7 +62,7 @@ pub(crate) fn check_new_store(dir: &Path) -> Result<(), Error> {
 pub fn main() -> ExitCode {
     // mount(8) and fstab call us as `mount.fuse.modcachefs STORE DIR -o OPTS`.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let args = match daemon::helper_args(&args) {
+    let args = match daemon::helper_args(&args, args::is_subcommand) {
         Some(Ok(translated)) => translated,
         Some(Err(e)) => {
             eprintln!("modcachefs: {e}");

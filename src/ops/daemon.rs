@@ -215,31 +215,15 @@ pub fn default_log(mountpoint: &Path) -> Option<PathBuf> {
     crate::ops::statsock::socket_path(mountpoint).map(|s| s.with_extension("log"))
 }
 
-const SUBCOMMANDS: &[&str] = &[
-    "import",
-    "ls",
-    "verify",
-    "rm",
-    "gc",
-    "compact",
-    "mount",
-    "serve",
-    "stats",
-    "env",
-    "umount",
-    "status",
-    "completions",
-    "help",
-];
-
 /// Recognizes the mount(8) helper convention and rewrites it as a `mount --daemon`
 /// command line. mount(8) runs `mount.fuse.modcachefs SOURCE DIR -o OPTS` (or, via
 /// mount.fuse3, `modcachefs SOURCE DIR -o OPTS`), where SOURCE is the store.
-pub(crate) fn helper_args(args: &[OsString]) -> Option<Result<Vec<OsString>>> {
+/// `is_subcommand` tells the command's own subcommands apart (the CLI's, from clap).
+pub(crate) fn helper_args(args: &[OsString], is_subcommand: impl Fn(&str) -> bool) -> Option<Result<Vec<OsString>>> {
     let argv0 = Path::new(args.first()?).file_name()?.to_string_lossy().into_owned();
     let as_helper = argv0.starts_with("mount.");
     let first = args.get(1)?.to_string_lossy().into_owned();
-    if !as_helper && (first.starts_with('-') || SUBCOMMANDS.contains(&first.as_str()) || args.len() < 3) {
+    if !as_helper && (first.starts_with('-') || is_subcommand(&first) || args.len() < 3) {
         return None;
     }
     Some(translate(args))
@@ -324,13 +308,10 @@ mod tests {
 
     #[test]
     fn helper_convention() {
-        let got = helper_args(&os(&[
-            "/sbin/mount.fuse.modcachefs",
-            "/srv/store",
-            "/mnt",
-            "-o",
-            "ro,allow_other,cache_size=64MiB",
-        ]))
+        let got = helper_args(
+            &os(&["/sbin/mount.fuse.modcachefs", "/srv/store", "/mnt", "-o", "ro,allow_other,cache_size=64MiB"]),
+            crate::cli::args::is_subcommand,
+        )
         .unwrap()
         .unwrap();
         assert_eq!(
@@ -347,20 +328,26 @@ mod tests {
                 "64MiB"
             ])
         );
-        let via_fuse3 = helper_args(&os(&["modcachefs", "/srv/store", "/mnt", "-o", "ro,dev,suid"])).unwrap().unwrap();
+        let via_fuse3 = helper_args(
+            &os(&["modcachefs", "/srv/store", "/mnt", "-o", "ro,dev,suid"]),
+            crate::cli::args::is_subcommand,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(via_fuse3[..6], os(&["modcachefs", "--store", "/srv/store", "mount", "/mnt", "--daemon"])[..]);
-        assert!(helper_args(&os(&["modcachefs", "mount", "/mnt"])).is_none());
-        assert!(helper_args(&os(&["modcachefs", "--store", "x", "ls"])).is_none());
-        assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "rw"])).unwrap().is_ok());
-        assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "bogus"])).unwrap().is_err());
+        assert!(helper_args(&os(&["modcachefs", "mount", "/mnt"]), crate::cli::args::is_subcommand).is_none());
+        assert!(helper_args(&os(&["modcachefs", "--store", "x", "ls"]), crate::cli::args::is_subcommand).is_none());
+        assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "rw"]), crate::cli::args::is_subcommand)
+            .unwrap()
+            .is_ok());
+        assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "bogus"]), crate::cli::args::is_subcommand)
+            .unwrap()
+            .is_err());
         // fstab's comment= (systemd reads some) and x-* options are accepted and dropped.
-        let ignored = helper_args(&os(&[
-            "modcachefs",
-            "/s",
-            "/m",
-            "-o",
-            "ro,comment=systemd.automount,x-systemd.idle-timeout=60",
-        ]));
+        let ignored = helper_args(
+            &os(&["modcachefs", "/s", "/m", "-o", "ro,comment=systemd.automount,x-systemd.idle-timeout=60"]),
+            crate::cli::args::is_subcommand,
+        );
         assert_eq!(ignored.unwrap().unwrap(), os(&["modcachefs", "--store", "/s", "mount", "/m", "--daemon"]));
     }
 }

@@ -25,7 +25,7 @@ const PRIVATE_READ_ENTRIES: u64 = 20_000;
 
 /// Below this many files the list's checks run one after the other: a thread
 /// costs more than it saves.
-const SIDE_BY_SIDE: usize = 256;
+const SIDE_BY_SIDE: u64 = 256;
 
 type Checked = std::result::Result<Arc<[Entry]>, Arc<str>>;
 
@@ -53,19 +53,15 @@ impl Content {
         m: u32,
         build: impl FnOnce(&[Entry]) -> T + Send,
     ) -> Result<(Arc<[Entry]>, T)> {
-        if self.state(m)?.entries.get().is_some() {
+        // A short list (by its row's count), or one loaded before: in turn.
+        let module = self.module(m)?;
+        let short = module.zip.as_ref().map_or(0, |z| z.file_count) < SIDE_BY_SIDE;
+        if short || self.state(m)?.entries.get().is_some() {
             let e = self.entries(m)?;
             let t = build(&e);
             return Ok((e, t));
         }
         let list = self.read_list(m)?;
-        let module = self.module(m)?;
-        if list.len() < SIDE_BY_SIDE {
-            let checked = crate::store::rows::check_entries(module, &list);
-            let e = self.keep_list(m, list, checked)?;
-            let t = build(&e);
-            return Ok((e, t));
-        }
         let early = self.list_check_pending(m);
         std::thread::scope(|s| {
             // If no thread can be had, each runs here instead, one after the other.
