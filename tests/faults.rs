@@ -438,7 +438,16 @@ fn killed_daemon_during_build_then_remount_in_place() {
         assert!(t3.elapsed() < Duration::from_secs(20), "{}: {e}\n{}", probe.display(), m.log_text());
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = go.try_run(&app, &["build", "./..."]);
+    let mut out = go.try_run(&app, &["build", "./..."]);
+    if !out.status.success() && text(&out.stderr).contains("transport endpoint is not connected") {
+        // Go 1.19+ keeps an index of module-cache packages in GOCACHE, errors
+        // included: a file the first build was reading when the daemon died stays
+        // "not connected" there for good (README: after a killed daemon). The new
+        // mount serves it: the same build without that index must pass.
+        let mut fresh = Go::new(&go_old(), &mnt, &shared_gocache(), "off");
+        fresh.envs.push(("GODEBUG".into(), "goindex=0".into()));
+        out = fresh.try_run(&app, &["build", "./..."]);
+    }
     assert!(
         out.status.success(),
         "go build after the remount failed:\n{}\ndaemon log:\n{}\nmounts:\n{}",
