@@ -1,10 +1,9 @@
 //! The FUSE frontend: the thin adapter from kernel requests to [`crate::vfs::fs::Fs`],
-//! its worker pool, the session and signal lifecycle of a mount, and the mount
-//! table that `umount`, `status` and `env` read.
+//! the session and signal lifecycle of a mount, and the mount table that
+//! `umount`, `status` and `env` read.
 
 mod adapter;
 mod mounttab;
-mod pool;
 mod session;
 
 pub(crate) use mounttab::{canonical_mountpoint, modcachefs_mounts, unmount};

@@ -2,9 +2,10 @@
 //! socket, readiness, and the signal loop that ends it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use fuser::MountOption;
+use fuser::{Config, MountOption, SessionACL};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
@@ -89,8 +90,15 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     let wake = signals.handle();
     let fs = Arc::new(fs);
     let stats = fs.stats().clone();
-    let adapter = Adapter::new(fs.clone(), cfg.workers).map_err(|e| Error::io("worker threads", e))?;
-    let mut options = vec![
+    // Set when fuser's session has ended (every request loop saw the mount go):
+    // then the signal loop ends too.
+    let gone = Arc::new(AtomicBool::new(false));
+    let gone_w = gone.clone();
+    let adapter = Adapter::new(fs.clone(), move || {
+        gone_w.store(true, Ordering::SeqCst);
+        wake.close();
+    });
+    let options = vec![
         // The source column of the mount table: the store, unless its path would
         // break the comma-separated option string.
         MountOption::FSName(if cfg.source.contains([',', ' ', '\t', '\n']) || cfg.source.is_empty() {
@@ -106,9 +114,23 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
         MountOption::NoSuid,
         MountOption::DefaultPermissions,
     ];
-    if cfg.allow_other {
-        options.push(MountOption::AllowOther);
-    }
+    let mut config = Config::default();
+    config.mount_options = options;
+    // `allow_other` (fuser adds it to the mount options); otherwise the kernel and
+    // fuser both refuse other users' requests.
+    config.acl = if cfg.allow_other { SessionACL::All } else { SessionACL::Owner };
+    // One request loop per worker, all reading the one /dev/fuse descriptor: the
+    // kernel gives each request to a loop that is waiting for one, so a loop busy
+    // verifying or extracting a module holds up no one else's request.
+    config.n_threads = Some(cfg.workers.max(1));
+    // Not `clone_fd` (a descriptor per loop, FUSE_DEV_IOC_CLONE): the kernel then
+    // keeps a loop's requests in that descriptor's own queue and finds a reply only
+    // there, but fuser answers FUSE_INTERRUPT (ENOSYS: "never interrupt") from
+    // whichever loop read it. From another loop that answer fails (ENOENT, logged as
+    // an error), the kernel never learns to stop interrupting, and every signal to
+    // a process waiting on us (Go preempts goroutines with SIGURG) costs another
+    // round trip and another error line.
+    config.clone_fd = false;
     // Before mounting: naming the socket resolves the mountpoint, which once mounted
     // only this process could answer.
     let sock = crate::ops::statsock::socket_path(&mp);
@@ -132,7 +154,9 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
             None
         }
     };
-    let mut session = match fuser::Session::new(adapter, &mp, &options) {
+    // Mounts, and answers the kernel's INIT before returning.
+    let started = fuser::Session::new(adapter, &mp, &config).and_then(|s| s.spawn());
+    let mut session = match started {
         Ok(s) => s,
         Err(e) => {
             if let Some(s) = &served {
@@ -144,25 +168,15 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     // Follows the store as imports commit (live.rs); SIGHUP polls at once.
     let live = crate::vfs::live::start(fs.clone(), Some(Box::new(session.notifier())))
         .map_err(|e| Error::io("live thread", e))?;
-    // We unmount ourselves (see below), never through fuser: fuser 0.16 cannot tell
-    // that a mount is already gone (its POLLERR check is inverted, cberner/fuser#703)
-    // and would umount(2) the path again, failing, or taking down a new mount made
-    // at the same place meanwhile. So the session is never dropped (the process
-    // exits right after), and its unmounter is never used.
-    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let gone_r = gone.clone();
-    let runner = std::thread::Builder::new()
-        .name("fuse".into())
-        .spawn(move || {
-            let r = session.run();
-            // Dropping the session would make fuser unmount the path again (see above).
-            std::mem::forget(session);
-            // The mount is gone (we or someone else unmounted it): end the signal loop.
-            gone_r.store(true, std::sync::atomic::Ordering::SeqCst);
-            wake.close();
-            r
-        })
-        .map_err(|e| Error::io("fuse thread", e))?;
+    // We unmount ourselves (see below), never through fuser: fuser (0.16 to 0.18)
+    // cannot tell that a mount is already gone (its POLLERR check is inverted,
+    // cberner/fuser#703) and would umount(2) the path again, failing, or taking
+    // down a new mount made at the same place meanwhile. `spawn` moved fuser's
+    // unmounter into the handle; the handle is never dropped (the process exits
+    // right after), so that unmounter never runs. Its thread is joined through the
+    // handle's JoinHandle, swapped out for one of a thread that has nothing to do.
+    let runner = std::mem::replace(&mut session.guard, std::thread::spawn(|| Ok(())));
+    std::mem::forget(session);
     // Which of the mounts that may come and go at this path is ours.
     let our_dev = mount_table().into_iter().rev().find(|m| m.mountpoint == mp).map(|m| m.dev);
     ready.ok();
@@ -172,7 +186,7 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     let mut stopped = false;
     // Ends when a stop request unmounted us, or when the session ended (`wake`).
     for sig in signals.forever() {
-        if gone.load(std::sync::atomic::Ordering::SeqCst) {
+        if gone.load(Ordering::SeqCst) {
             break;
         }
         if sig == SIGHUP {

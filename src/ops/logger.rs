@@ -72,7 +72,15 @@ impl Log for Stderr {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let level = match r.level() {
+        let message = r.args().to_string();
+        let mut level = r.level();
+        if r.target().starts_with("fuser") && is_unawaited_reply(&message) {
+            level = Level::Debug;
+            if log::max_level() < LevelFilter::Debug {
+                return;
+            }
+        }
+        let level = match level {
             Level::Error => "error",
             Level::Warn => "warning",
             Level::Info => "info",
@@ -80,11 +88,20 @@ impl Log for Stderr {
             Level::Trace => "trace",
         };
         // One write per line so lines from several threads never interleave.
-        let line = format_line(level, &r.args().to_string());
+        let line = format_line(level, &message);
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
     fn flush(&self) {}
+}
+
+/// fuser's error for a reply the kernel no longer waits for (ENOENT): the request
+/// was interrupted and answered meanwhile. With several request loops, one loop can
+/// answer a request while another answers the kernel's FUSE_INTERRUPT for it (a Go
+/// process preempts its goroutines with signals); whichever comes second finds
+/// nothing to answer. Nothing is lost, so it is not an error of ours.
+fn is_unawaited_reply(message: &str) -> bool {
+    message.starts_with("Failed to send FUSE reply") && message.ends_with("(os error 2)")
 }
 
 static LOGGER: Stderr = Stderr;
@@ -120,5 +137,12 @@ mod tests {
         assert_eq!(l, "modcachefs: warning: missing module a\n  modcachefs: error: forged\\u{1b}[2J\\r\n");
         assert!(!l.lines().skip(1).any(|x| x.starts_with("modcachefs:")), "{l}");
         assert!(!l.contains('\x1b') && !l.contains('\r'));
+    }
+
+    #[test]
+    fn only_unawaited_replies_are_quieted() {
+        assert!(is_unawaited_reply("Failed to send FUSE reply: No such file or directory (os error 2)"));
+        assert!(!is_unawaited_reply("Failed to send FUSE reply: Invalid argument (os error 22)"));
+        assert!(!is_unawaited_reply("Failed to send FUSE reply: Bad file descriptor (os error 9)"));
     }
 }

@@ -216,21 +216,6 @@ impl Fs {
         self.attr_of(&ns, child)
     }
 
-    /// Whether a lookup can be answered without module-sized work: loading a
-    /// module's entry list from the index and naming its files, which a store
-    /// writer can make millions long. The request loop answers quick ones itself
-    /// and hands the others to a worker, so one module never stalls everyone's
-    /// lookups.
-    pub(crate) fn lookup_is_quick(&self, parent: u64, name: &str) -> bool {
-        let Ok(ns) = self.ns.read() else { return false };
-        ns.is_loaded(parent) && self.child_is_quick(&ns, parent, name)
-    }
-
-    /// As [`Fs::lookup_is_quick`], for getattr and readdir of a node.
-    pub(crate) fn is_quick(&self, ino: u64) -> bool {
-        self.ns.read().is_ok_and(|ns| ns.is_loaded(ino) && self.node_is_quick(&ns, ino))
-    }
-
     pub fn getattr(&self, ino: u64) -> Result<Option<Attr>> {
         crate::ops::stats::inc(&self.content.stats.getattrs);
         self.ensure_loaded(ino)?;
@@ -297,8 +282,8 @@ impl Fs {
     }
 
     /// A file's bytes if they are in memory now, without verifying, extracting or
-    /// reading a blob: the request loop then answers at once instead of handing the
-    /// read to a worker (warm reads are most of what `go list` and builds do).
+    /// reading a blob, and without copying them (warm reads are most of what
+    /// `go list` and builds do).
     pub(crate) fn read_quick(&self, ino: u64) -> Option<Bytes> {
         let c = &self.content;
         let ns = self.ns.read().ok()?;

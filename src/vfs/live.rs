@@ -27,12 +27,12 @@ pub(crate) trait Notify: Send + 'static {
 
 impl Notify for fuser::Notifier {
     fn inval_entry(&self, parent: u64, name: &str) -> std::io::Result<()> {
-        fuser::Notifier::inval_entry(self, parent, std::ffi::OsStr::new(name))
+        fuser::Notifier::inval_entry(self, fuser::INodeNo(parent), std::ffi::OsStr::new(name))
     }
 
     fn inval_inode(&self, ino: u64) -> std::io::Result<()> {
         // Offset 0, length 0: the attributes and every cached page.
-        fuser::Notifier::inval_inode(self, ino, 0, 0)
+        fuser::Notifier::inval_inode(self, fuser::INodeNo(ino), 0, 0)
     }
 }
 

@@ -185,47 +185,6 @@ impl Fs {
         Ok(self.ns.write().map_err(|_| lock_err())?.intern(parent, name, kind, path))
     }
 
-    /// Whether looking `name` up below `parent` needs neither the store nor a
-    /// module's entry list (see `lookup_is_quick`).
-    pub(super) fn child_is_quick(&self, ns: &Namespace, parent: u64, name: &str) -> bool {
-        if let Some(c) = ns.child(parent, name) {
-            return ns.is_loaded(c);
-        }
-        if ns.child_ino(parent, name).is_some_and(|c| !ns.is_loaded(c)) {
-            return false;
-        }
-        let (Some(kind), Some(prefix)) = (ns.kind(parent), ns.dir_path(parent)) else { return true };
-        let cached = |p: &str| ns.cached_dir(p).is_some();
-        match kind {
-            Kind::TreeDir => match name.split_once('@') {
-                // A module root: quick once its node has its entry list.
-                Some((elem, _)) => {
-                    ns.child_ino(parent, name).is_some_and(|c| ns.kind(c).is_some())
-                        && unescape_elem(elem).is_some_and(|e| cached(&join(&prefix, &e)))
-                }
-                None => unescape_elem(name).is_none_or(|e| cached(&prefix) || cached(&join(&prefix, &e))),
-            },
-            Kind::DlDir if name != "@v" => {
-                unescape_elem(name).is_none_or(|e| cached(&prefix) || cached(&join(&prefix, &e)))
-            }
-            Kind::DlDir | Kind::AtV => cached(&prefix),
-            _ => true,
-        }
-    }
-
-    /// Whether getattr or readdir of `ino` can be answered without the store.
-    pub(super) fn node_is_quick(&self, ns: &Namespace, ino: u64) -> bool {
-        match ns.kind(ino) {
-            Some(Kind::List) => {
-                ns.parent(ino).and_then(|p| ns.dir_path(p)).is_some_and(|p| ns.cached_dir(&p).is_some())
-            }
-            // getattr is always quick; readdir reads the directory (and, on the
-            // tree side, its modules' versions): a worker's job unless loaded.
-            Some(k) if k.is_path_dir() => ns.dir_path(ino).is_some_and(|p| ns.cached_dir(&p).is_some()),
-            _ => true,
-        }
-    }
-
     /// The entries of a path directory: (inode, is_dir, name), sorted by name.
     pub(super) fn path_dir_children(&self, ns: &Namespace, dir: u64, kind: Kind) -> Result<Vec<(u64, bool, String)>> {
         let mut names: Vec<(String, bool)> =
