@@ -2,7 +2,7 @@
 //! reserved names, element lengths, and Go's case-fold collision rules.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::MAX_NAME_ELEMENT;
 use crate::ops::logger::printable;
@@ -198,30 +198,52 @@ pub(crate) fn check_file_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The common case of [`check_file_path`] in one pass over the bytes: only ASCII
-/// bytes Go allows, and elements that are not empty, not too long, do not end in
-/// a dot (so are not `.` or `..`) and are not reserved. False sends the path to
-/// the rule-by-rule check, which also says which rule it breaks.
-fn is_plain_file_path(path: &str) -> bool {
-    let mut start = 0;
-    for (i, &b) in path.as_bytes().iter().chain(std::iter::once(&b'/')).enumerate() {
-        if b != b'/' {
-            if b >= 128 || ASCII_OK & (1 << b) == 0 {
-                return false;
-            }
-            continue;
+/// Byte classes for [`plain_file_path`]: bit 0 for a byte no plain path has (not
+/// in [`ASCII_OK`] and not `/`), bit 1 for ASCII upper case.
+const PLAIN_CLASS: [u8; 256] = {
+    let mut t = [1u8; 256];
+    let mut b = 0usize;
+    while b < 128 {
+        if ASCII_OK & (1 << b) != 0 || b == b'/' as usize {
+            t[b] = 0;
         }
-        let elem = &path[start..i];
-        if elem.is_empty() || elem.len() > MAX_NAME_ELEMENT || elem.ends_with('.') {
-            return false;
+        if (b as u8).is_ascii_uppercase() {
+            t[b] |= 2;
         }
-        let short = elem.split_once('.').map_or(elem, |(s, _)| s);
-        if is_windows_reserved(short) {
-            return false;
-        }
-        start = i + 1;
+        b += 1;
     }
-    true
+    t
+};
+
+/// The common case of [`check_file_path`]: only ASCII bytes Go allows, and
+/// elements that are not empty, not too long, do not end in a dot (so are not `.`
+/// or `..`) and are not reserved. False sends the path to the rule-by-rule check,
+/// which also says which rule it breaks.
+fn is_plain_file_path(path: &str) -> bool {
+    plain_file_path(path).is_some()
+}
+
+/// [`is_plain_file_path`], and whether the path has upper case (Some(true)): it is
+/// then not its own case fold. One table lookup per byte, then a few tests per
+/// element (a mount runs this over every name of a module's list on first access).
+fn plain_file_path(path: &str) -> Option<bool> {
+    let class = path.as_bytes().iter().fold(0u8, |acc, &b| acc | PLAIN_CLASS[b as usize]);
+    if class & 1 != 0 {
+        return None;
+    }
+    for elem in path.split('/') {
+        let e = elem.as_bytes();
+        if e.is_empty() || e.len() > MAX_NAME_ELEMENT || e.ends_with(b".") {
+            return None;
+        }
+        // Reserved names are 3 or 4 bytes before the first dot: an element with no
+        // dot in its first 5 bytes is longer than any.
+        let short = e.iter().take(5).position(|&b| b == b'.').unwrap_or(e.len().min(5));
+        if matches!(short, 3 | 4) && is_windows_reserved(&elem[..short]) {
+            return None;
+        }
+    }
+    Some(class & 2 != 0)
 }
 
 /// `module.checkElem` for file paths: in Go's order, without the Windows short-name
@@ -271,6 +293,76 @@ pub fn check_file_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<
         }
     }
     Ok(())
+}
+
+/// [`check_file_names`] for a list in strictly increasing byte order, as the store
+/// index keeps a module's files: the same verdict, about three times faster, which
+/// a mount's first look into a module waits for (azure-sdk-for-go: 16,000 names).
+///
+/// Order makes most of the general check unnecessary. Two different paths can
+/// fold to one key only if one of them is not its own fold (has upper case), so
+/// only such paths need a key; the others are looked up as they are, the files in
+/// the list itself (binary search) and the directories in a set built once per
+/// directory change. Names that are not plain ASCII paths, and any list this finds
+/// a problem in, go to the general check, which names the problem.
+pub(crate) fn check_sorted_file_names<'a, T>(
+    items: &'a [T],
+    name: impl Fn(&'a T) -> &'a str + Copy,
+) -> Result<(), String> {
+    if sorted_plain_names_pass(items, name) {
+        return Ok(());
+    }
+    check_file_names(items.iter().map(name))
+}
+
+/// Whether every rule of [`check_file_names`] surely holds (false: not sure).
+fn sorted_plain_names_pass<'a, T>(items: &'a [T], name: impl Fn(&'a T) -> &'a str + Copy) -> bool {
+    let mut dirs: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(items.len() / 4 + 1, Default::default());
+    // Paths with upper case: files here, directories found below.
+    let mut upper: Vec<&str> = Vec::new();
+    let (mut prev, mut last_parent): (Option<&str>, Option<&str>) = (None, None);
+    for item in items {
+        let n = name(item);
+        let Some(has_upper) = plain_file_path(n).filter(|_| prev.is_none_or(|p| p < n)) else { return false };
+        prev = Some(n);
+        let (parent, base) = match n.rsplit_once('/') {
+            Some((d, b)) => (Some(d), b),
+            None => (None, n),
+        };
+        if base.eq_ignore_ascii_case("go.mod") && n != "go.mod" {
+            return false;
+        }
+        if has_upper {
+            upper.push(n);
+        }
+        if parent != last_parent {
+            // The parent and its ancestors, up to the first one already known.
+            let mut d = parent;
+            while let Some(dir) = d {
+                if !dirs.insert(dir) {
+                    break;
+                }
+                d = dir.rsplit_once('/').map(|(up, _)| up);
+            }
+            last_parent = parent;
+        }
+    }
+    // A file that is also a directory.
+    if items.iter().any(|item| dirs.contains(name(item))) {
+        return false;
+    }
+    upper.extend(dirs.iter().copied().filter(|d| d.bytes().any(|b| b.is_ascii_uppercase())));
+    // Plain paths are ASCII: their fold is their ASCII lower case.
+    let mut keys: HashSet<String, foldhash::fast::RandomState> = HashSet::default();
+    for p in upper {
+        let key = p.to_ascii_lowercase();
+        let is_file = items.binary_search_by(|item| name(item).cmp(key.as_str())).is_ok();
+        if is_file || dirs.contains(key.as_str()) || !keys.insert(key) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Code points in Nl or Other_Alphabetic (Go 1.19, Unicode 13) as sorted `[start, end)`
@@ -408,6 +500,51 @@ mod tests {
         assert!(!same("ß", "ss"));
         assert!(!same("ı", "i") && !same("İ", "i") && !same("ı", "I"));
         assert!(!same("ﬀ", "ff"));
+    }
+
+    /// The sorted-list check never passes a list the general check refuses, and it
+    /// does pass clean lists (else it would only cost time): every sorted list of up
+    /// to three names from a pool of colliding, nested and reserved names.
+    #[test]
+    fn the_sorted_check_agrees_with_the_general_one() {
+        let pool = [
+            "a", "A", "a.go", "a/b", "a/B", "A/b", "a/b/c", "a/b.go", "b", "B/c", "go.mod", "x/go.mod", "x/GO.MOD",
+            "con.go", "d\u{e9}", "D\u{c9}", "\u{212a}", "k",
+        ];
+        let mut lists: Vec<Vec<&str>> = Vec::new();
+        for i in 0..pool.len() {
+            lists.push(vec![pool[i]]);
+            for j in 0..pool.len() {
+                lists.push(vec![pool[i], pool[j]]);
+                for k in 0..pool.len() {
+                    lists.push(vec![pool[i], pool[j], pool[k]]);
+                }
+            }
+        }
+        let (mut passed, mut refused) = (0, 0);
+        for mut l in lists {
+            l.sort_unstable();
+            l.dedup();
+            let fast = sorted_plain_names_pass(&l, |n| n);
+            let general = check_file_names(l.iter().copied());
+            assert!(
+                !fast || general.is_ok(),
+                "{l:?}: the sorted check passed what the general one refuses: {general:?}"
+            );
+            assert_eq!(check_sorted_file_names(&l, |n| n), general, "{l:?}");
+            if fast {
+                passed += 1;
+            } else if general.is_err() {
+                refused += 1;
+            }
+        }
+        assert!(passed > 100 && refused > 100, "{passed} passed, {refused} refused");
+        let colliding = ["LICENSE", "README.md", "a/B/c.go", "a/b/c.go", "a/b.go", "go.mod", "z/y/x.go"];
+        assert!(!sorted_plain_names_pass(&colliding, |n| n));
+        let clean = ["LICENSE", "README.md", "a/b.go", "a/b/c.go", "a/b/d/e.go", "go.mod", "z/Y/x.go"];
+        assert!(sorted_plain_names_pass(&clean, |n| n));
+        // Out of order or repeated: left to the general check (and the caller's order check).
+        assert!(!sorted_plain_names_pass(&["b", "a"], |n| n) && !sorted_plain_names_pass(&["a", "a"], |n| n));
     }
 
     #[test]

@@ -136,7 +136,7 @@ pub fn check_entries(m: &Module, entries: &[Entry]) -> Result<(), String> {
     if entries.len() as u64 != z.file_count {
         return Err(format!("the index lists {} files, its module row says {}", entries.len(), z.file_count));
     }
-    crate::gomod::filename::check_file_names(entries.iter().map(|e| e.name.as_str()))?;
+    crate::gomod::filename::check_sorted_file_names(entries, |e| e.name.as_str())?;
     if entries.windows(2).any(|w| w[0].name >= w[1].name) {
         return Err("entries are not sorted by name".into());
     }
