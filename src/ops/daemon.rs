@@ -306,14 +306,17 @@ mod tests {
         v.iter().map(OsString::from).collect()
     }
 
+    /// `helper_args` as `main` calls it, with the CLI's own subcommands.
+    fn helper(v: &[&str]) -> Option<Result<Vec<OsString>>> {
+        helper_args(&os(v), crate::cli::args::is_subcommand)
+    }
+
     #[test]
     fn helper_convention() {
-        let got = helper_args(
-            &os(&["/sbin/mount.fuse.modcachefs", "/srv/store", "/mnt", "-o", "ro,allow_other,cache_size=64MiB"]),
-            crate::cli::args::is_subcommand,
-        )
-        .unwrap()
-        .unwrap();
+        let got =
+            helper(&["/sbin/mount.fuse.modcachefs", "/srv/store", "/mnt", "-o", "ro,allow_other,cache_size=64MiB"])
+                .unwrap()
+                .unwrap();
         assert_eq!(
             got,
             os(&[
@@ -328,26 +331,15 @@ mod tests {
                 "64MiB"
             ])
         );
-        let via_fuse3 = helper_args(
-            &os(&["modcachefs", "/srv/store", "/mnt", "-o", "ro,dev,suid"]),
-            crate::cli::args::is_subcommand,
-        )
-        .unwrap()
-        .unwrap();
+        let via_fuse3 = helper(&["modcachefs", "/srv/store", "/mnt", "-o", "ro,dev,suid"]).unwrap().unwrap();
         assert_eq!(via_fuse3[..6], os(&["modcachefs", "--store", "/srv/store", "mount", "/mnt", "--daemon"])[..]);
-        assert!(helper_args(&os(&["modcachefs", "mount", "/mnt"]), crate::cli::args::is_subcommand).is_none());
-        assert!(helper_args(&os(&["modcachefs", "--store", "x", "ls"]), crate::cli::args::is_subcommand).is_none());
-        assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "rw"]), crate::cli::args::is_subcommand)
-            .unwrap()
-            .is_ok());
-        assert!(helper_args(&os(&["modcachefs", "/s", "/m", "-o", "bogus"]), crate::cli::args::is_subcommand)
-            .unwrap()
-            .is_err());
+        assert!(helper(&["modcachefs", "mount", "/mnt"]).is_none());
+        assert!(helper(&["modcachefs", "--store", "x", "ls"]).is_none());
+        assert!(helper(&["modcachefs", "/s", "/m", "-o", "rw"]).unwrap().is_ok());
+        assert!(helper(&["modcachefs", "/s", "/m", "-o", "bogus"]).unwrap().is_err());
         // fstab's comment= (systemd reads some) and x-* options are accepted and dropped.
-        let ignored = helper_args(
-            &os(&["modcachefs", "/s", "/m", "-o", "ro,comment=systemd.automount,x-systemd.idle-timeout=60"]),
-            crate::cli::args::is_subcommand,
-        );
+        let ignored =
+            helper(&["modcachefs", "/s", "/m", "-o", "ro,comment=systemd.automount,x-systemd.idle-timeout=60"]);
         assert_eq!(ignored.unwrap().unwrap(), os(&["modcachefs", "--store", "/s", "mount", "/m", "--daemon"]));
     }
 }
