@@ -2,12 +2,13 @@
 //! results into replies.
 //!
 //! fuser runs `--workers` request loops, all reading the one /dev/fuse descriptor,
-//! and calls these methods on them concurrently (`&self`). Each request is answered
-//! on the loop that read it: no hand-off to another thread, so a cold read costs
-//! one thread wake-up instead of two (docs/benchmarks.md, "Request loops"). A
-//! request that must decompress or verify a module blocks
-//! only its own loop: the kernel gives the next request to whichever loop is
-//! waiting, so one large first read never stalls a parallel build's lookups.
+//! and calls these methods on them concurrently (`&self`). Most requests are
+//! answered on the loop that read it, cold reads of small files included: no
+//! hand-off to another thread, so such a read costs one thread wake-up instead of
+//! two (docs/benchmarks.md, "Request loops"). The few that may take long (a big
+//! module's first lookup, a whole `.zip`, a file over 1 MiB: `Fs::is_heavy_*`) go
+//! to a pool of as many workers, so that the loops stay free for everyone's quick
+//! requests however many slow ones a build, or a user on purpose, has in flight.
 
 use crate::error::Error;
 use crate::vfs::fs::{Attr, Fs};
@@ -21,6 +22,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use super::pool::Pool;
 
 /// Files never change once served, and when the store gains or loses a module the
 /// kernel is told to forget the names concerned (live.rs: FUSE invalidation), so it
@@ -39,6 +42,8 @@ pub(crate) struct Adapter {
     no_open: bool,
     no_opendir: bool,
     on_end: Option<OnEnd>,
+    /// Requests that may take long (see `Fs::is_heavy_*`), off the loops.
+    pool: Pool,
 }
 
 /// Counts a failure, logs its cause once, and turns it into an errno.
@@ -49,35 +54,46 @@ fn errno(fs: &Fs, e: &Error) -> Errno {
 impl Adapter {
     /// `on_end` runs when the session ends, however it ends (unmounted, or the
     /// connection aborted): the lifecycle learns it without joining fuser's thread.
-    pub fn new(fs: Arc<Fs>, on_end: impl FnOnce() + Send + Sync + 'static) -> Adapter {
-        Adapter {
+    pub fn new(fs: Arc<Fs>, workers: usize, on_end: impl FnOnce() + Send + Sync + 'static) -> std::io::Result<Adapter> {
+        Ok(Adapter {
             fs,
             uid: rustix::process::geteuid().as_raw(),
             gid: rustix::process::getegid().as_raw(),
             no_open: false,
             no_opendir: false,
             on_end: Some(Box::new(on_end)),
-        }
+            pool: Pool::new(workers)?,
+        })
     }
 
-    fn file_attr(&self, a: &Attr) -> FileAttr {
-        FileAttr {
-            ino: INodeNo(a.ino),
-            size: a.size,
-            blocks: a.size.div_ceil(512),
-            atime: a.mtime,
-            mtime: a.mtime,
-            ctime: a.mtime,
-            crtime: a.mtime,
-            kind: if a.is_dir { FileType::Directory } else { FileType::RegularFile },
-            perm: a.perm,
-            nlink: a.nlink,
-            uid: self.uid,
-            gid: self.gid,
-            rdev: 0,
-            blksize: 4096,
-            flags: 0,
+    /// Runs `job` (which replies) on this loop, or on a worker if it may take long:
+    /// the loops then stay free for everyone's quick requests.
+    fn answer(&self, heavy: bool, job: impl FnOnce() + Send + 'static) {
+        if heavy {
+            self.pool.run(job)
+        } else {
+            job()
         }
+    }
+}
+
+fn file_attr(a: &Attr, uid: u32, gid: u32) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(a.ino),
+        size: a.size,
+        blocks: a.size.div_ceil(512),
+        atime: a.mtime,
+        mtime: a.mtime,
+        ctime: a.mtime,
+        crtime: a.mtime,
+        kind: if a.is_dir { FileType::Directory } else { FileType::RegularFile },
+        perm: a.perm,
+        nlink: a.nlink,
+        uid,
+        gid,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
     }
 }
 
@@ -130,19 +146,22 @@ impl Filesystem for Adapter {
         let Some(name) = name.to_str() else {
             return reply.entry(&TTL, &negative_entry(), Generation(0));
         };
-        match self.fs.lookup(parent.0, name) {
-            Ok(Some(a)) => reply.entry(&TTL, &self.file_attr(&a), Generation(0)),
+        let heavy = self.fs.is_heavy_lookup(parent.0, name);
+        let (fs, uid, gid, name) = (self.fs.clone(), self.uid, self.gid, name.to_owned());
+        self.answer(heavy, move || match fs.lookup(parent.0, &name) {
+            Ok(Some(a)) => reply.entry(&TTL, &file_attr(&a, uid, gid), Generation(0)),
             Ok(None) => reply.entry(&TTL, &negative_entry(), Generation(0)),
-            Err(e) => reply.error(errno(&self.fs, &e)),
-        }
+            Err(e) => reply.error(errno(&fs, &e)),
+        })
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(ino.0) {
-            Ok(Some(a)) => reply.attr(&TTL, &self.file_attr(&a)),
+        let (fs, uid, gid) = (self.fs.clone(), self.uid, self.gid);
+        self.answer(self.fs.is_heavy_node(ino.0), move || match fs.getattr(ino.0) {
+            Ok(Some(a)) => reply.attr(&TTL, &file_attr(&a, uid, gid)),
             Ok(None) => reply.error(Errno::ENOENT),
-            Err(e) => reply.error(errno(&self.fs, &e)),
-        }
+            Err(e) => reply.error(errno(&fs, &e)),
+        })
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -182,13 +201,14 @@ impl Filesystem for Adapter {
             crate::ops::stats::add(&self.fs.stats().bytes_served, data.len() as u64);
             return reply.data(data);
         }
-        // Needs verification, extraction or a read from a blob: this loop waits for
-        // it, the others go on answering.
-        match self.fs.read(ino.0, offset, size) {
+        // Needs verification, extraction or a read from a blob: on this loop unless
+        // it may take long.
+        let fs = self.fs.clone();
+        self.answer(self.fs.is_heavy_read(ino.0), move || match fs.read(ino.0, offset, size) {
             Ok(Some(d)) => reply.data(&d),
             Ok(None) => reply.error(Errno::ENOENT),
-            Err(e) => reply.error(errno(&self.fs, &e)),
-        }
+            Err(e) => reply.error(errno(&fs, &e)),
+        })
     }
 
     fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
@@ -228,7 +248,8 @@ impl Filesystem for Adapter {
     }
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, reply: ReplyDirectory) {
-        readdir(&self.fs, ino.0, offset, reply)
+        let fs = self.fs.clone();
+        self.answer(self.fs.is_heavy_node(ino.0), move || readdir(&fs, ino.0, offset, reply))
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -4,6 +4,7 @@
 
 mod adapter;
 mod mounttab;
+mod pool;
 mod session;
 
 pub(crate) use mounttab::{canonical_mountpoint, modcachefs_mounts, unmount};

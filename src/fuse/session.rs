@@ -94,10 +94,11 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     // then the signal loop ends too.
     let gone = Arc::new(AtomicBool::new(false));
     let gone_w = gone.clone();
-    let adapter = Adapter::new(fs.clone(), move || {
+    let adapter = Adapter::new(fs.clone(), cfg.workers, move || {
         gone_w.store(true, Ordering::SeqCst);
         wake.close();
-    });
+    })
+    .map_err(|e| Error::io("worker threads", e))?;
     let options = vec![
         // The source column of the mount table: the store, unless its path would
         // break the comma-separated option string.

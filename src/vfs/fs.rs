@@ -17,6 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// (2009-11-10T23:00:00Z). Any constant would do; it must not change between mounts.
 const BASE_TIME: u64 = 1_257_894_000;
 
+/// Files up to this size are extracted on the FUSE loop that asked (a few
+/// milliseconds at most); larger ones by a worker (see [`Fs::is_heavy_read`]).
+const HEAVY_FILE: u64 = 1 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
     pub ino: u64,
@@ -214,6 +218,42 @@ impl Fs {
         self.ensure_loaded(child)?;
         let ns = self.ns.read().map_err(|_| lock_err())?;
         self.attr_of(&ns, child)
+    }
+
+    /// Whether a lookup may take long: one that loads a module's entry list (from
+    /// the index, then checked and hashed: 16 ms for 16,000 files, and a store
+    /// writer can list millions). The FUSE loops hand those to a worker, so that a
+    /// few of them, or a user making them on purpose, never hold up everyone's
+    /// quick requests; everything else is answered on the loop that read it.
+    pub(crate) fn is_heavy_lookup(&self, parent: u64, name: &str) -> bool {
+        let Ok(ns) = self.ns.read() else { return true };
+        match ns.kind(parent) {
+            Some(Kind::TreeDir) if name.contains('@') => {
+                ns.child(parent, name).is_none_or(|c| ns.unloaded_root(c).is_some())
+            }
+            _ => ns.unloaded_root(parent).is_some(),
+        }
+    }
+
+    /// As [`Fs::is_heavy_lookup`], for getattr and readdir of `ino`.
+    pub(crate) fn is_heavy_node(&self, ino: u64) -> bool {
+        self.ns.read().map_or(true, |ns| ns.unloaded_root(ino).is_some())
+    }
+
+    /// Whether a read that is not answered from memory may take long: a `.zip` or
+    /// `.ziphash` whose module is not verified yet (the whole module is, first), a
+    /// file of a module whose check has not passed (its list, or with
+    /// `--verify=full` the whole module), or a file over [`HEAVY_FILE`] bytes.
+    pub(crate) fn is_heavy_read(&self, ino: u64) -> bool {
+        let Ok(ns) = self.ns.read() else { return true };
+        let c = &self.content;
+        match ns.kind(ino) {
+            Some(Kind::Zip(m) | Kind::ZipHash(m)) => !c.is_verified(m),
+            Some(Kind::ModuleFile(m, e)) => {
+                !c.is_ready(m) || c.entries(m).map_or(true, |l| l.get(e as usize).is_none_or(|f| f.size > HEAVY_FILE))
+            }
+            _ => false,
+        }
     }
 
     pub fn getattr(&self, ino: u64) -> Result<Option<Attr>> {

@@ -1,0 +1,52 @@
+//! A fixed set of worker threads for the requests that may take long (loading a
+//! big module's list, verifying a whole module, extracting a big file), so that
+//! fuser's request loops never wait on them and stay free for quick requests.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of worker threads for requests that may block on decompression.
+pub(super) struct Pool {
+    tx: Option<mpsc::Sender<Job>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Pool {
+    pub(super) fn new(n: usize) -> std::io::Result<Pool> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::new();
+        for i in 0..n.max(1) {
+            let rx = rx.clone();
+            threads.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || loop {
+                let job = match rx.lock() {
+                    Ok(r) => r.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })?);
+        }
+        Ok(Pool { tx: Some(tx), threads })
+    }
+
+    pub(super) fn run(&self, job: impl FnOnce() + Send + 'static) {
+        if let Some(tx) = &self.tx {
+            // The receiver only goes away at shutdown, when no reply matters any more.
+            let _ = tx.send(Box::new(job));
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
