@@ -134,7 +134,7 @@ pub(crate) struct MountArgs {
     /// Extra trusted sums: a go.sum file, or a directory searched for go.sum files (repeatable)
     #[arg(long = "go-sum", value_name = "PATH")]
     pub(crate) go_sum: Vec<PathBuf>,
-    /// Request threads (1 to 256): N answer kernel requests, N more take the slow ones (a module's first lookup, a whole .zip, a file over 1 MiB)
+    /// Request threads (1 to 256): N answer kernel requests, N more load module file lists, N more read whole .zip files and files over 1 MiB
     #[arg(long, value_name = "N", default_value = "4", value_parser = values::workers)]
     pub(crate) workers: usize,
     /// Who may read the counters and module list: owner, group=NAME, or all (with --allow-other)

@@ -5,13 +5,15 @@
 //! and calls these methods on them concurrently (`&self`). Most requests are
 //! answered on the loop that read it, cold reads of small files included: no
 //! hand-off to another thread, so such a read costs one thread wake-up instead of
-//! two (docs/benchmarks.md, "Request loops"). The few that may take long (a big
-//! module's first lookup, a whole `.zip`, a file over 1 MiB: `Fs::is_heavy_*`) go
-//! to a pool of as many workers, so that the loops stay free for everyone's quick
-//! requests however many slow ones a build, or a user on purpose, has in flight.
+//! two (docs/benchmarks.md, "Request loops"). The few that may take long go to
+//! one of two pools of as many workers (`Fs::*_weight` decide): a module's first
+//! lookup, which loads its entry list, to one; a whole `.zip` not verified yet or
+//! a file over 1 MiB to the other. So the loops stay free for everyone's quick
+//! requests however many slow ones a build, or a user on purpose, has in flight,
+//! and many whole-`.zip` reads (`go mod verify`) never hold up a build's lookups.
 
 use crate::error::Error;
-use crate::vfs::fs::{Attr, Fs};
+use crate::vfs::fs::{Attr, Fs, Weight};
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
     InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
@@ -42,8 +44,10 @@ pub(crate) struct Adapter {
     no_open: bool,
     no_opendir: bool,
     on_end: Option<OnEnd>,
-    /// Requests that may take long (see `Fs::is_heavy_*`), off the loops.
-    pool: Pool,
+    /// Requests that load a module's entry list ([`Weight::List`]), off the loops.
+    lists: Pool,
+    /// Requests that verify or extract many bytes ([`Weight::Bulk`]), off the loops.
+    bulk: Pool,
 }
 
 /// Counts a failure, logs its cause once, and turns it into an errno.
@@ -62,17 +66,18 @@ impl Adapter {
             no_open: false,
             no_opendir: false,
             on_end: Some(Box::new(on_end)),
-            pool: Pool::new(workers)?,
+            lists: Pool::new("lists", workers)?,
+            bulk: Pool::new("bulk", workers)?,
         })
     }
 
     /// Runs `job` (which replies) on this loop, or on a worker if it may take long:
     /// the loops then stay free for everyone's quick requests.
-    fn answer(&self, heavy: bool, job: impl FnOnce() + Send + 'static) {
-        if heavy {
-            self.pool.run(job)
-        } else {
-            job()
+    fn answer(&self, weight: Weight, job: impl FnOnce() + Send + 'static) {
+        match weight {
+            Weight::Quick => job(),
+            Weight::List => self.lists.run(job),
+            Weight::Bulk => self.bulk.run(job),
         }
     }
 }
@@ -146,9 +151,9 @@ impl Filesystem for Adapter {
         let Some(name) = name.to_str() else {
             return reply.entry(&TTL, &negative_entry(), Generation(0));
         };
-        let heavy = self.fs.is_heavy_lookup(parent.0, name);
+        let weight = self.fs.lookup_weight(parent.0, name);
         let (fs, uid, gid, name) = (self.fs.clone(), self.uid, self.gid, name.to_owned());
-        self.answer(heavy, move || match fs.lookup(parent.0, &name) {
+        self.answer(weight, move || match fs.lookup(parent.0, &name) {
             Ok(Some(a)) => reply.entry(&TTL, &file_attr(&a, uid, gid), Generation(0)),
             Ok(None) => reply.entry(&TTL, &negative_entry(), Generation(0)),
             Err(e) => reply.error(errno(&fs, &e)),
@@ -157,7 +162,7 @@ impl Filesystem for Adapter {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let (fs, uid, gid) = (self.fs.clone(), self.uid, self.gid);
-        self.answer(self.fs.is_heavy_node(ino.0), move || match fs.getattr(ino.0) {
+        self.answer(self.fs.node_weight(ino.0), move || match fs.getattr(ino.0) {
             Ok(Some(a)) => reply.attr(&TTL, &file_attr(&a, uid, gid)),
             Ok(None) => reply.error(Errno::ENOENT),
             Err(e) => reply.error(errno(&fs, &e)),
@@ -204,7 +209,7 @@ impl Filesystem for Adapter {
         // Needs verification, extraction or a read from a blob: on this loop unless
         // it may take long.
         let fs = self.fs.clone();
-        self.answer(self.fs.is_heavy_read(ino.0), move || match fs.read(ino.0, offset, size) {
+        self.answer(self.fs.read_weight(ino.0), move || match fs.read(ino.0, offset, size) {
             Ok(Some(d)) => reply.data(&d),
             Ok(None) => reply.error(Errno::ENOENT),
             Err(e) => reply.error(errno(&fs, &e)),
@@ -249,7 +254,7 @@ impl Filesystem for Adapter {
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, reply: ReplyDirectory) {
         let fs = self.fs.clone();
-        self.answer(self.fs.is_heavy_node(ino.0), move || readdir(&fs, ino.0, offset, reply))
+        self.answer(self.fs.node_weight(ino.0), move || readdir(&fs, ino.0, offset, reply))
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -14,13 +14,14 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    pub(super) fn new(n: usize) -> std::io::Result<Pool> {
+    /// `n` threads named `<name>-<i>`.
+    pub(super) fn new(name: &str, n: usize) -> std::io::Result<Pool> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let mut threads = Vec::new();
         for i in 0..n.max(1) {
             let rx = rx.clone();
-            threads.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || loop {
+            threads.push(std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || loop {
                 let job = match rx.lock() {
                     Ok(r) => r.recv(),
                     Err(_) => return,

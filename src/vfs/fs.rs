@@ -18,8 +18,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const BASE_TIME: u64 = 1_257_894_000;
 
 /// Files up to this size are extracted on the FUSE loop that asked (a few
-/// milliseconds at most); larger ones by a worker (see [`Fs::is_heavy_read`]).
+/// milliseconds at most); larger ones by a worker (see [`Fs::read_weight`]).
 const HEAVY_FILE: u64 = 1 << 20;
+
+/// What a request may cost, for a frontend that keeps slow requests off the
+/// threads answering quick ones: loading a module's entry list, or reading
+/// many bytes (verifying a whole module, extracting a big file). The two are
+/// kept apart so that many of one kind (a `go mod verify` reading every `.zip`)
+/// never hold up the other (a build's first lookups of the modules it needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Weight {
+    Quick,
+    List,
+    Bulk,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
@@ -220,39 +232,52 @@ impl Fs {
         self.attr_of(&ns, child)
     }
 
-    /// Whether a lookup may take long: one that loads a module's entry list (from
+    /// How long a lookup may take: one that loads a module's entry list (from
     /// the index, then checked and hashed: 16 ms for 16,000 files, and a store
-    /// writer can list millions). The FUSE loops hand those to a worker, so that a
-    /// few of them, or a user making them on purpose, never hold up everyone's
-    /// quick requests; everything else is answered on the loop that read it.
-    pub(crate) fn is_heavy_lookup(&self, parent: u64, name: &str) -> bool {
-        let Ok(ns) = self.ns.read() else { return true };
-        match ns.kind(parent) {
+    /// writer can list millions) is [`Weight::List`]; everything else is quick.
+    pub(crate) fn lookup_weight(&self, parent: u64, name: &str) -> Weight {
+        let Ok(ns) = self.ns.read() else { return Weight::List };
+        let loads = match ns.kind(parent) {
             Some(Kind::TreeDir) if name.contains('@') => {
                 ns.child(parent, name).is_none_or(|c| ns.unloaded_root(c).is_some())
             }
             _ => ns.unloaded_root(parent).is_some(),
+        };
+        if loads {
+            Weight::List
+        } else {
+            Weight::Quick
         }
     }
 
-    /// As [`Fs::is_heavy_lookup`], for getattr and readdir of `ino`.
-    pub(crate) fn is_heavy_node(&self, ino: u64) -> bool {
-        self.ns.read().map_or(true, |ns| ns.unloaded_root(ino).is_some())
+    /// As [`Fs::lookup_weight`], for getattr and readdir of `ino`.
+    pub(crate) fn node_weight(&self, ino: u64) -> Weight {
+        match self.ns.read().map(|ns| ns.unloaded_root(ino).is_some()) {
+            Ok(false) => Weight::Quick,
+            _ => Weight::List,
+        }
     }
 
-    /// Whether a read that is not answered from memory may take long: a `.zip` or
+    /// How long a read that is not answered from memory may take: a `.zip` or
     /// `.ziphash` whose module is not verified yet (the whole module is, first), a
-    /// file of a module whose check has not passed (its list, or with
-    /// `--verify=full` the whole module), or a file over [`HEAVY_FILE`] bytes.
-    pub(crate) fn is_heavy_read(&self, ino: u64) -> bool {
-        let Ok(ns) = self.ns.read() else { return true };
+    /// file of a module whose check has not passed (its list is usually checked
+    /// ahead, when it is loaded, so this is mostly the whole module: with
+    /// `--verify=full`, or an index without digests), or a file over
+    /// [`HEAVY_FILE`] bytes is [`Weight::Bulk`].
+    pub(crate) fn read_weight(&self, ino: u64) -> Weight {
+        let Ok(ns) = self.ns.read() else { return Weight::Bulk };
         let c = &self.content;
-        match ns.kind(ino) {
+        let bulk = match ns.kind(ino) {
             Some(Kind::Zip(m) | Kind::ZipHash(m)) => !c.is_verified(m),
             Some(Kind::ModuleFile(m, e)) => {
                 !c.is_ready(m) || c.entries(m).map_or(true, |l| l.get(e as usize).is_none_or(|f| f.size > HEAVY_FILE))
             }
             _ => false,
+        };
+        if bulk {
+            Weight::Bulk
+        } else {
+            Weight::Quick
         }
     }
 
