@@ -127,7 +127,7 @@ pub(crate) fn serve(fs: Fs, mountpoint: &Path, cfg: &MountConfig, ready: &mut cr
     // Each loop allocates a 16 MiB request buffer (fuser: the largest write the
     // kernel may send; we take none). Left to glibc's sliding mmap threshold, many
     // of them land in per-thread arenas already used, where calloc must zero them,
-    // so they stay resident: 333 MB idle with --workers 256. From a fixed 4 MiB up,
+    // so they stay resident: 240-330 MB idle with --workers 256. From 4 MiB up,
     // allocations get fresh mappings, whose untouched pages cost nothing; replies
     // (at most 1 MiB) stay on the heap. Cached files have their own mappings
     // (pagebuf.rs) either way.
