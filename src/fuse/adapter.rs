@@ -72,13 +72,16 @@ impl Adapter {
     }
 
     /// Runs `job` (which replies) on this loop, or on a worker if it may take long:
-    /// the loops then stay free for everyone's quick requests.
-    fn answer(&self, weight: Weight, job: impl FnOnce() + Send + 'static) {
-        match weight {
-            Weight::Quick => job(),
-            Weight::List => self.lists.run(job),
-            Weight::Bulk => self.bulk.run(job),
-        }
+    /// the loops then stay free for everyone's quick requests. Only a job handed
+    /// to a worker takes a reference to the `Fs` with it.
+    fn answer(&self, weight: Weight, job: impl FnOnce(&Fs) + Send + 'static) {
+        let pool = match weight {
+            Weight::Quick => return job(&self.fs),
+            Weight::List => &self.lists,
+            Weight::Bulk => &self.bulk,
+        };
+        let fs = self.fs.clone();
+        pool.run(move || job(&fs))
     }
 }
 
@@ -151,21 +154,28 @@ impl Filesystem for Adapter {
         let Some(name) = name.to_str() else {
             return reply.entry(&TTL, &negative_entry(), Generation(0));
         };
-        let weight = self.fs.lookup_weight(parent.0, name);
-        let (fs, uid, gid, name) = (self.fs.clone(), self.uid, self.gid, name.to_owned());
-        self.answer(weight, move || match fs.lookup(parent.0, &name) {
+        let (uid, gid) = (self.uid, self.gid);
+        let answer = move |fs: &Fs, name: &str| match fs.lookup(parent.0, name) {
             Ok(Some(a)) => reply.entry(&TTL, &file_attr(&a, uid, gid), Generation(0)),
             Ok(None) => reply.entry(&TTL, &negative_entry(), Generation(0)),
-            Err(e) => reply.error(errno(&fs, &e)),
-        })
+            Err(e) => reply.error(errno(fs, &e)),
+        };
+        match self.fs.lookup_weight(parent.0, name) {
+            // The most frequent request: no copy of the name unless it leaves this loop.
+            Weight::Quick => answer(&self.fs, name),
+            weight => {
+                let name = name.to_owned();
+                self.answer(weight, move |fs| answer(fs, &name))
+            }
+        }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let (fs, uid, gid) = (self.fs.clone(), self.uid, self.gid);
-        self.answer(self.fs.node_weight(ino.0), move || match fs.getattr(ino.0) {
+        let (uid, gid) = (self.uid, self.gid);
+        self.answer(self.fs.node_weight(ino.0), move |fs| match fs.getattr(ino.0) {
             Ok(Some(a)) => reply.attr(&TTL, &file_attr(&a, uid, gid)),
             Ok(None) => reply.error(Errno::ENOENT),
-            Err(e) => reply.error(errno(&fs, &e)),
+            Err(e) => reply.error(errno(fs, &e)),
         })
     }
 
@@ -208,11 +218,10 @@ impl Filesystem for Adapter {
         }
         // Needs verification, extraction or a read from a blob: on this loop unless
         // it may take long.
-        let fs = self.fs.clone();
-        self.answer(self.fs.read_weight(ino.0), move || match fs.read(ino.0, offset, size) {
+        self.answer(self.fs.read_weight(ino.0), move |fs| match fs.read(ino.0, offset, size) {
             Ok(Some(d)) => reply.data(&d),
             Ok(None) => reply.error(Errno::ENOENT),
-            Err(e) => reply.error(errno(&fs, &e)),
+            Err(e) => reply.error(errno(fs, &e)),
         })
     }
 
@@ -253,8 +262,7 @@ impl Filesystem for Adapter {
     }
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, reply: ReplyDirectory) {
-        let fs = self.fs.clone();
-        self.answer(self.fs.node_weight(ino.0), move || readdir(&fs, ino.0, offset, reply))
+        self.answer(self.fs.node_weight(ino.0), move |fs| readdir(fs, ino.0, offset, reply))
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
