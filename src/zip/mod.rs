@@ -66,7 +66,7 @@ mod records;
 use std::fmt;
 
 pub(crate) use decode::read_entry_into;
-pub use decode::{read_entry, read_entry_mem, stream_entry};
+pub use decode::{inflaters_verdicts, read_entry, read_entry_mem, stream_entry};
 pub(crate) use layout::{check_layout_file, LayoutItem};
 pub use layout::{directory_error, inspect, module_of};
 

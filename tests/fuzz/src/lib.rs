@@ -96,11 +96,12 @@ pub fn check_zip(zip: &[u8], module: &str, version: &str) -> Option<ModuleZip> {
             let mut streamed = Vec::new();
             let mut chunks_ok = true;
             modcachefs::zip::stream_entry(file, e, &mut |c| {
-                chunks_ok &= c.len() <= 64 << 10;
+                // Whole up to 1 MiB (one libdeflate call), else 64 KiB chunks.
+                chunks_ok &= c.len() as u64 <= e.size.clamp(64 << 10, 1 << 20);
                 streamed.extend_from_slice(c)
             })
             .expect("accepted entry does not stream");
-            assert!(chunks_ok, "stream_entry chunk over 64 KiB");
+            assert!(chunks_ok, "stream_entry chunk over 64 KiB, or over 1 MiB for a small entry");
             assert!(streamed == mem, "streamed and memory reads differ for {:?}", e.name);
             contents.push(mem);
         }
@@ -298,4 +299,43 @@ pub fn raw_zip(entries: &[RawEntry], zip64_end: bool, comment: &[u8]) -> Vec<u8>
         cd.extend_from_slice(&e.comment);
     }
     zipend::finish(out, &cd, entries.len() as u64, zip64_end, comment)
+}
+
+/// Arbitrary bytes as an entry's deflate data, its declared size and CRC either
+/// arbitrary or the true ones (so that good data is reached too): what libdeflate
+/// accepts, zlib-rs accepts too, byte for byte (libdeflate's refusals are decoded
+/// again by zlib-rs, so they need not agree).
+pub fn check_inflaters(data: &[u8]) {
+    let [mode, a, b, rest @ ..] = data else { return };
+    let truth = {
+        let mut d = flate2::Decompress::new(false);
+        let mut out = Vec::with_capacity(1 << 20);
+        match d.decompress_vec(rest, &mut out, flate2::FlushDecompress::Finish) {
+            Ok(flate2::Status::StreamEnd) => Some(out),
+            _ => None,
+        }
+    };
+    let size = match (&truth, mode & 1) {
+        (Some(t), 1) => t.len() as u64,
+        _ => u64::from(u16::from_le_bytes([*a, *b])),
+    };
+    let crc32 = match (&truth, mode & 2) {
+        (Some(t), 2) => crc32fast::hash(t),
+        _ => u32::from_le_bytes([*a, *b, *mode, 0]),
+    };
+    let entry = modcachefs::zip::Entry {
+        name: "f".into(),
+        data_offset: 3,
+        compressed_size: rest.len() as u64,
+        size,
+        method: 8,
+        crc32,
+    };
+    let (one, streamed) = modcachefs::zip::inflaters_verdicts(data, &entry);
+    if let Some(one) = one {
+        assert_eq!(Ok(one), streamed, "libdeflate accepts what zlib-rs does not make: {entry:?}");
+    }
+    if let (Some(t), 3) = (&truth, mode & 3) {
+        assert_eq!(streamed.as_ref().ok(), Some(t), "zlib-rs refuses what flate2 inflates");
+    }
 }
