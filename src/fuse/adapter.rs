@@ -218,7 +218,7 @@ impl Filesystem for Adapter {
         }
         // Needs verification, extraction or a read from a blob: on this loop unless
         // it may take long.
-        self.answer(self.fs.read_weight(ino.0), move |fs| match fs.read(ino.0, offset, size) {
+        self.answer(self.fs.read_weight(ino.0), move |fs| match fs.read_data(ino.0, offset, size) {
             Ok(Some(d)) => reply.data(&d),
             Ok(None) => reply.error(Errno::ENOENT),
             Err(e) => reply.error(errno(fs, &e)),

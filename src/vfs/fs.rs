@@ -3,7 +3,7 @@
 //! `Err` is a real failure (EIO, and one log line naming the module).
 
 use crate::error::{Error, Result};
-use crate::vfs::content::{bytes, Bytes, Content};
+use crate::vfs::content::{bytes, Bytes, Content, Data};
 use crate::vfs::missing::{Missing, Wanted};
 use crate::vfs::namespace::{Kind, ModuleTree, Namespace};
 use std::sync::RwLock;
@@ -369,25 +369,30 @@ impl Fs {
     /// Reads from a file, verifying its module and extracting it first if needed.
     /// `Ok(None)` if there is no such file (or it is a directory).
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Option<Vec<u8>>> {
+        Ok(self.read_data(ino, offset, size)?.map(|d| d.to_vec()))
+    }
+
+    /// [`Fs::read`], answering from the memory cache's own buffer where it can.
+    pub(crate) fn read_data(&self, ino: u64, offset: u64, size: u32) -> Result<Option<Data>> {
         crate::ops::stats::inc(&self.content.stats.reads);
         let Some(kind) = self.kind(ino)? else { return Ok(None) };
         let c = &self.content;
-        let whole = |b: Bytes| slice(&b, offset, size).to_vec();
+        let owned = |b: &[u8]| Data::Owned(slice(b, offset, size).to_vec());
         let out = match kind {
             Kind::Dir | Kind::TreeDir | Kind::DlDir | Kind::AtV | Kind::ModuleRoot(_) | Kind::ModuleDir(_) => {
                 return Ok(None)
             }
             Kind::ModuleFile(m, e) => c.read_file(m, e, offset, size)?,
-            Kind::Zip(m) => c.read_zip(&*c.verified(m)?, offset, size)?,
-            Kind::Mod(m) => whole(c.mod_file(m)?),
-            Kind::ZipHash(m) => slice(&c.ziphash(m)?, offset, size).to_vec(),
-            Kind::Sumdb(i) => slice(&self.sumdb_file(i)?, offset, size).to_vec(),
+            Kind::Zip(m) => Data::Owned(c.read_zip(&*c.verified(m)?, offset, size)?),
+            Kind::Mod(m) => Data::of(c.mod_file(m)?, offset, size),
+            Kind::ZipHash(m) => owned(&c.ziphash(m)?),
+            Kind::Sumdb(i) => owned(&self.sumdb_file(i)?),
             Kind::List => {
                 let ns = self.ns.read().map_err(|_| lock_err())?;
-                whole(bytes(self.list_bytes(&ns, ino)?))
+                Data::of(bytes(self.list_bytes(&ns, ino)?), offset, size)
             }
             Kind::Info(_) => match self.read_quick(ino) {
-                Some(b) => whole(b),
+                Some(b) => Data::of(b, offset, size),
                 None => return Ok(None),
             },
         };

@@ -163,6 +163,32 @@ pub(crate) fn bytes(v: Vec<u8>) -> Bytes {
     Arc::new(PageBuf::new(v))
 }
 
+/// What a read answers with: a range of a shared buffer (a file in the memory
+/// cache, sent to the kernel from there, with no copy) or bytes of its own.
+pub(crate) enum Data {
+    Shared(Bytes, std::ops::Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl Data {
+    /// Bytes `offset..offset+size` of `b`, cut short at its end.
+    pub(crate) fn of(b: Bytes, offset: u64, size: u32) -> Data {
+        let start = offset.min(b.len() as u64) as usize;
+        let end = offset.saturating_add(u64::from(size)).min(b.len() as u64) as usize;
+        Data::Shared(b, start..end)
+    }
+}
+
+impl std::ops::Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Data::Shared(b, r) => b.get(r.clone()).unwrap_or_default(),
+            Data::Owned(v) => v,
+        }
+    }
+}
+
 impl Content {
     /// `extra_sums`: go.sum lines given at mount; they must agree with the store.
     /// Nothing is read from the index here: modules are registered as they are
@@ -532,14 +558,15 @@ impl Content {
     /// Bytes `offset..offset+size` of file `e` of module `m`, verified: from the
     /// memory cache, or for a large file from its spill file (the policy is here,
     /// with the bytes' owner).
-    pub(crate) fn read_file(&self, m: u32, e: u32, offset: u64, size: u32) -> Result<Vec<u8>> {
+    pub(crate) fn read_file(&self, m: u32, e: u32, offset: u64, size: u32) -> Result<Data> {
         self.ready(m)?;
         if self.entries(m)?.get(e as usize).is_some_and(|en| self.is_large(en)) {
             let f = self.large_file(m, e)?;
-            return pread(&f, offset, size).map_err(|e| Error::io(self.opts.spill_dir.join("(spilled file)"), e));
+            return pread(&f, offset, size)
+                .map(Data::Owned)
+                .map_err(|e| Error::io(self.opts.spill_dir.join("(spilled file)"), e));
         }
-        let b = self.file(m, e)?;
-        Ok(crate::vfs::fs::slice(&b, offset, size).to_vec())
+        Ok(Data::of(self.file(m, e)?, offset, size))
     }
 
     /// The contents of one (not large) file of a module tree, from the memory cache.
