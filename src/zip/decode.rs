@@ -5,8 +5,8 @@
 //! Two inflaters. An entry whose whole output fits one buffer (every file the
 //! mount extracts into memory, and any entry up to [`WHOLE`] that is only hashed)
 //! is inflated in one call by libdeflate, about twice as fast as zlib-rs on module
-//! zips (1.9 against 1.0 GB/s on 360 MB of real entries) and half the daemon's
-//! CPU in a cold read was inflating. libdeflate cannot stream, so larger entries
+//! zips (1.9 against 1.0 GB/s on 360 MB of real entries), and inflating was the
+//! largest part of the daemon's CPU in a cold read. libdeflate cannot stream, so larger entries
 //! go through zlib-rs in 64 KiB chunks, in bounded memory. Only libdeflate's
 //! successes count (the right size and CRC): whatever it refuses, zlib-rs decodes
 //! again and words the error, so every refusal reads as before libdeflate came in,
@@ -170,8 +170,8 @@ impl Decoder {
     }
 
     /// Extracts an entry into `out`, which is exactly its declared size: in one
-    /// call when it is deflated, else (or when libdeflate calls the data bad)
-    /// streamed into it.
+    /// call when it is deflated, else (or when libdeflate refuses it) streamed
+    /// into it.
     pub(super) fn decode_into(&mut self, src: &dyn Source, e: &Entry, out: &mut [u8]) -> Result<(), DecodeError> {
         if out.len() as u64 != e.size {
             return Err(DecodeError::Io(io::Error::new(
