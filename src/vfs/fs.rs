@@ -481,9 +481,7 @@ fn plausible_module_path(p: &str) -> bool {
 }
 
 pub(crate) fn slice(b: &[u8], offset: u64, size: u32) -> &[u8] {
-    let start = (offset.min(b.len() as u64)) as usize;
-    let end = (offset.saturating_add(size as u64).min(b.len() as u64)) as usize;
-    &b[start..end]
+    &b[crate::vfs::content::span(b.len(), offset, size)]
 }
 
 #[cfg(test)]

@@ -173,10 +173,16 @@ pub(crate) enum Data {
 impl Data {
     /// Bytes `offset..offset+size` of `b`, cut short at its end.
     pub(crate) fn of(b: Bytes, offset: u64, size: u32) -> Data {
-        let start = offset.min(b.len() as u64) as usize;
-        let end = offset.saturating_add(u64::from(size)).min(b.len() as u64) as usize;
-        Data::Shared(b, start..end)
+        let span = span(b.len(), offset, size);
+        Data::Shared(b, span)
     }
+}
+
+/// Where bytes `offset..offset+size` of `len` bytes are, cut short at the end.
+pub(crate) fn span(len: usize, offset: u64, size: u32) -> std::ops::Range<usize> {
+    let start = offset.min(len as u64) as usize;
+    let end = offset.saturating_add(u64::from(size)).min(len as u64) as usize;
+    start..end
 }
 
 impl std::ops::Deref for Data {
